@@ -1,0 +1,136 @@
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.EntityFrameworkCore;
+using Use60.Data;
+using Use60.Hosting;
+using Use60.Orgs;
+
+namespace Use60.Admin;
+
+/// <summary>A link in the admin site's navigation; each feature adds its own pages.</summary>
+public sealed record AdminNavItem(string Title, string Path, int Order);
+
+public sealed class AdminNavigation
+{
+    public List<AdminNavItem> Items { get; } = [];
+}
+
+public static class AdminFeature
+{
+    /// <summary>Owners and admins run the admin site; members and viewers get a 403 page.</summary>
+    public const string Policy = "admin-site";
+
+    public static IServiceCollection AddAdmin(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddRazorPages(pages =>
+        {
+            pages.RootDirectory = "/";
+            // Secure by default: every page needs an owner or admin unless it says [AllowAnonymous].
+            pages.Conventions.AuthorizeFolder("/", Policy);
+        });
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "use60_af";
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+        });
+        services.AddScoped<AdminCookieEvents>();
+        services.AddAuthentication(AdminClaims.Scheme).AddCookie(AdminClaims.Scheme, cookie =>
+        {
+            cookie.Cookie.Name = "use60_admin";
+            cookie.Cookie.HttpOnly = true;
+            cookie.Cookie.SameSite = SameSiteMode.Lax;
+            cookie.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            cookie.Cookie.Path = "/admin";
+            cookie.ExpireTimeSpan = AdminClaims.IdleTimeout;
+            cookie.SlidingExpiration = true;
+            cookie.LoginPath = "/admin/signin";
+            cookie.AccessDeniedPath = "/admin/forbidden";
+            cookie.EventsType = typeof(AdminCookieEvents);
+        });
+        services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy
+            .AddAuthenticationSchemes(AdminClaims.Scheme)
+            .RequireAuthenticatedUser()
+            .RequireRole(SnakeCase.ValueOf(UserRole.Owner), SnakeCase.ValueOf(UserRole.Admin)));
+        services.AddSingleton<AdminLoginLinks>();
+        services.AddSingleton(new AdminNavigation { Items = { new AdminNavItem("Overview", "/admin", 0) } });
+        services.AddCommand<AdminLinkCommand>();
+        return services;
+    }
+
+    public static WebApplication MapAdmin(this WebApplication app)
+    {
+        app.MapGet("/", () => Results.Redirect("/admin")).ExcludeFromDescription();
+        app.MapRazorPages();
+        return app;
+    }
+
+    /// <summary>No framing, no sniffing, no referrer (sign-in links carry a token), only our own scripts and styles.</summary>
+    public static void AddSecurityHeaders(IHeaderDictionary headers)
+    {
+        headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+                                        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+        headers.XContentTypeOptions = "nosniff";
+        headers.XFrameOptions = "DENY";
+        headers["Referrer-Policy"] = "no-referrer";
+        headers.CacheControl = "no-store";
+    }
+}
+
+/// <summary>dotnet run --project src/Use60 -- admin-link EMAIL [--org SLACK_TEAM_ID]</summary>
+sealed class AdminLinkCommand(SystemDb system, AdminLoginLinks links) : ICommand
+{
+    public string Name => "admin-link";
+    public string Usage => "admin-link EMAIL [--org TEAM_ID]";
+    public string Summary => "print a one-time admin sign-in link (10 minutes, usable once)";
+
+    public async Task<int> RunAsync(CommandContext context)
+    {
+        var args = context.Args.ToList();
+        string? org = null;
+        var orgFlag = args.IndexOf("--org");
+        if (orgFlag >= 0)
+        {
+            if (orgFlag + 1 >= args.Count) return Fail(context, "--org needs a Slack team id (T...) or an org id.");
+            org = args[orgFlag + 1];
+            args.RemoveRange(orgFlag, 2);
+        }
+        if (args.Count != 1 || !args[0].Contains('@')) return Fail(context, $"Usage: {Usage}");
+        var email = args[0].Trim().ToLowerInvariant();
+
+        await using var db = system.Open("find a user for an admin sign-in link");
+        var matches = await (from u in db.Users.AsNoTracking()
+                             join o in db.Orgs.AsNoTracking() on u.OrgId equals o.Id
+                             where u.Email != null && u.Email.ToLower() == email
+                             select new { User = u, Org = o }).ToListAsync(context.CancellationToken);
+        if (org is not null)
+            matches = matches.Where(m => m.Org.SlackTeamId == org || m.Org.Id.ToString() == org).ToList();
+        switch (matches.Count)
+        {
+            case 0:
+                return Fail(context, $"No user with the email {email}{(org is null ? "" : $" in org {org}")}. " +
+                                     "People join when they first talk to use60 in Slack; `seed-demo` creates the demo org's reps.");
+            case > 1:
+                context.Error.WriteLine($"{email} belongs to several orgs; choose one with --org:");
+                foreach (var m in matches) context.Error.WriteLine($"  --org {m.Org.SlackTeamId ?? m.Org.Id.ToString()}   {m.Org.Name}");
+                return Commands.BadUsage;
+        }
+
+        var (user, holderOrg) = (matches[0].User, matches[0].Org);
+        var url = await links.CreateAsync(user, "cli", context.CancellationToken);
+        context.Out.WriteLine($"Admin sign-in: {url}");
+        context.Error.WriteLine($"For {user.Name} ({SnakeCase.ValueOf(user.Role)} of {holderOrg.Name}); " +
+                                $"valid for {AdminLoginLinks.Lifetime.TotalMinutes:0} minutes, usable once.");
+        if (!user.CanAdminister)
+            context.Error.WriteLine($"Note: {user.Name} is a {SnakeCase.ValueOf(user.Role)}; the admin pages will refuse them " +
+                                    "until an owner makes them an admin.");
+        return Commands.Ok;
+    }
+
+    static int Fail(CommandContext context, string message)
+    {
+        context.Error.WriteLine(message);
+        return Commands.BadUsage;
+    }
+}

@@ -1,0 +1,62 @@
+using System.ComponentModel.DataAnnotations.Schema;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Data;
+
+namespace Use60.Calendar;
+
+public enum CalendarEventStatus { Confirmed, Tentative, Cancelled }
+
+/// <summary>An entry of a rep's calendar. A real meeting has more than one attendee; solo blocks are not meetings.</summary>
+[Table("calendar_events")]
+public sealed class CalendarEvent : IOrgOwned, ICreatedAt, IUpdatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+    public Guid UserId { get; set; }
+
+    /// <summary>The calendar provider's id of the event, unique per rep.</summary>
+    public required string ExternalId { get; set; }
+
+    public required string Title { get; set; }
+    public string? Description { get; set; }
+    public string? Location { get; set; }
+    public string? ConferenceUrl { get; set; }
+    public DateTimeOffset StartTime { get; set; }
+    public DateTimeOffset EndTime { get; set; }
+    public List<Attendee> Attendees { get; set; } = [];
+
+    /// <summary>Computed by the database from the attendee list.</summary>
+    public int AttendeesCount { get; private set; }
+
+    public CalendarEventStatus Status { get; set; } = CalendarEventStatus.Confirmed;
+    public Guid? DealId { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public const int MinimumAttendeesForMeeting = 2;
+
+    public bool IsRealMeeting => Attendees.Count >= MinimumAttendeesForMeeting;
+}
+
+public sealed class Attendee
+{
+    public required string Email { get; set; }
+    public string? Name { get; set; }
+
+    /// <summary>accepted, declined, tentative or needsAction, as calendar providers say it.</summary>
+    public string ResponseStatus { get; set; } = "needsAction";
+
+    /// <summary>The rep whose calendar this is.</summary>
+    public bool Self { get; set; }
+}
+
+sealed class CalendarEventConfiguration : IEntityTypeConfiguration<CalendarEvent>
+{
+    public void Configure(EntityTypeBuilder<CalendarEvent> calendarEvent)
+    {
+        calendarEvent.Property(e => e.AttendeesCount).HasComputedColumnSql("jsonb_array_length(attendees)", stored: true);
+        calendarEvent.OwnsMany(e => e.Attendees, a => a.ToJson("attendees"));
+        calendarEvent.Ignore(e => e.IsRealMeeting);
+    }
+}

@@ -1,0 +1,172 @@
+using System.ComponentModel.DataAnnotations.Schema;
+using System.Runtime.Serialization;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Data;
+
+namespace Use60.Crm;
+
+// The sales data. Each row belongs to an org and to the rep who owns it (user_id; owner_user_id on meetings,
+// as in the seeds). Colleagues see it only where the org's sharing toggle for that kind of data is on.
+
+/// <summary>Pipeline stages, in order, with the win probability a new deal in that stage gets.</summary>
+public enum DealStage { Lead, Qualified, Demo, Proposal, Negotiation, ClosedWon, ClosedLost }
+
+public enum ActivityType { Email, Call, Meeting, Note, Linkedin }
+
+public enum CrmTaskStatus { Open, Done, Cancelled }
+
+public enum MeetingSource
+{
+    Fathom,
+    [EnumMember(Value = "60_notetaker")] Notetaker,
+    Manual,
+}
+
+public static class DealStages
+{
+    /// <summary>An open deal with no activity for this long is stalled (the seeds' 7+ days).</summary>
+    public static readonly TimeSpan StallThreshold = TimeSpan.FromDays(7);
+
+    public static int DefaultProbability(DealStage stage) => stage switch
+    {
+        DealStage.Lead => 10,
+        DealStage.Qualified => 25,
+        DealStage.Demo => 40,
+        DealStage.Proposal => 60,
+        DealStage.Negotiation => 80,
+        DealStage.ClosedWon => 100,
+        _ => 0,
+    };
+
+    public static bool IsOpen(this DealStage stage) => stage is not (DealStage.ClosedWon or DealStage.ClosedLost);
+}
+
+[Table("companies")]
+public sealed class Company : IOrgOwned, ICreatedAt, IUpdatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+    public Guid UserId { get; set; }
+    public required string Name { get; set; }
+    public string? Domain { get; set; }
+    public string? Industry { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+[Table("contacts")]
+public sealed class Contact : IOrgOwned, ICreatedAt, IUpdatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+    public Guid UserId { get; set; }
+    public Guid? CompanyId { get; set; }
+    public required string FirstName { get; set; }
+    public string LastName { get; set; } = "";
+    public string? Title { get; set; }
+    public string? Email { get; set; }
+    public string? Phone { get; set; }
+    public string? LinkedinUrl { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public string FullName => $"{FirstName} {LastName}".Trim();
+}
+
+[Table("deals")]
+public sealed class Deal : IOrgOwned, ICreatedAt, IUpdatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+
+    /// <summary>The rep who owns the deal.</summary>
+    public Guid UserId { get; set; }
+
+    public Guid? CompanyId { get; set; }
+    public Guid? PrimaryContactId { get; set; }
+    public required string Name { get; set; }
+    public DealStage Stage { get; set; } = DealStage.Lead;
+    public decimal Amount { get; set; }
+    public string Currency { get; set; } = "USD";
+
+    /// <summary>Win probability 0-100: the weighted pipeline is amount × probability.</summary>
+    public int Probability { get; set; }
+
+    public DateOnly? CloseDate { get; set; }
+    public string? NextStep { get; set; }
+
+    /// <summary>Kept current by the database: logging an activity on the deal moves it forward.</summary>
+    public DateTimeOffset? LastActivityAt { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+[Table("activities")]
+public sealed class Activity : IOrgOwned, ICreatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+    public Guid UserId { get; set; }
+    public Guid? DealId { get; set; }
+    public Guid? ContactId { get; set; }
+    public ActivityType Type { get; set; }
+    public required string Subject { get; set; }
+    public string? Details { get; set; }
+    public DateTimeOffset OccurredAt { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+[Table("tasks")]
+public sealed class CrmTask : IOrgOwned, ICreatedAt, IUpdatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+    public Guid UserId { get; set; }
+    public Guid? DealId { get; set; }
+    public Guid? ContactId { get; set; }
+    public required string Title { get; set; }
+    public string? Notes { get; set; }
+
+    /// <summary>A date in the rep's own calendar: overdue means before their local today.</summary>
+    public DateOnly DueDate { get; set; }
+
+    public CrmTaskStatus Status { get; set; } = CrmTaskStatus.Open;
+    public DateTimeOffset? CompletedAt { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>A meeting that happened (recorded, transcribed or written up), as opposed to a calendar entry.</summary>
+[Table("meetings")]
+public sealed class Meeting : IOrgOwned, ICreatedAt, IUpdatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+    public Guid OwnerUserId { get; set; }
+    public Guid? CalendarEventId { get; set; }
+    public Guid? DealId { get; set; }
+    public required string Title { get; set; }
+    public DateTimeOffset StartTime { get; set; }
+    public DateTimeOffset? EndTime { get; set; }
+    public MeetingSource SourceType { get; set; } = MeetingSource.Manual;
+    public string? Summary { get; set; }
+    public string? Notes { get; set; }
+    public string? TranscriptText { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+sealed class CrmConfiguration : IEntityTypeConfiguration<Contact>, IEntityTypeConfiguration<Deal>
+{
+    public void Configure(EntityTypeBuilder<Contact> contact)
+    {
+        contact.Ignore(c => c.FullName);
+    }
+
+    public void Configure(EntityTypeBuilder<Deal> deal)
+    {
+        deal.Property(d => d.Amount).HasPrecision(14, 2);
+    }
+}

@@ -1,0 +1,77 @@
+using System.Data.Common;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace Use60.Data;
+
+/// <summary>
+/// Whose data this scope works with. It reaches PostgreSQL as the settings app.org_id and app.user_id, which
+/// the row-level security policies read. A scope (a request, a Slack event, one rep's share of a job) enters
+/// one tenant once; work for another tenant takes a new scope. An empty context sees no tenant rows at all.
+/// </summary>
+public sealed class TenantContext
+{
+    public Guid? OrgId { get; private set; }
+    public Guid? UserId { get; private set; }
+
+    /// <summary>The narrow cross-tenant path (<see cref="SystemDb"/>); only the schema owner's connections use it.</summary>
+    public bool IsSystem { get; private init; }
+
+    public static TenantContext System { get; } = new() { IsSystem = true };
+
+    public bool IsSet => OrgId is not null;
+
+    public TenantContext Enter(Guid orgId, Guid userId)
+    {
+        if (IsSystem) throw new InvalidOperationException("The system context cannot enter a tenant.");
+        if (OrgId is { } org && (org != orgId || UserId != userId))
+            throw new InvalidOperationException("This scope already works for another tenant; create a new scope for each tenant.");
+        OrgId = orgId;
+        UserId = userId;
+        return this;
+    }
+
+    public override string ToString() => IsSystem ? "system" : IsSet ? $"org {OrgId} user {UserId}" : "no tenant";
+}
+
+/// <summary>
+/// Hands the tenant to PostgreSQL every time a connection is opened, overwriting whatever a pooled connection
+/// carried before, so one tenant's settings can never leak into the next request through the pool.
+/// </summary>
+sealed class TenantSessionInterceptor : DbConnectionInterceptor
+{
+    public static readonly TenantSessionInterceptor Instance = new();
+
+    const string Sql = "SELECT set_config('app.org_id', @org, false), set_config('app.user_id', @user, false), set_config('app.system', @system, false)";
+
+    public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+    {
+        using var command = CreateCommand(connection, eventData);
+        command.ExecuteNonQuery();
+    }
+
+    public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        await using var command = CreateCommand(connection, eventData);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    static DbCommand CreateCommand(DbConnection connection, ConnectionEndEventData eventData)
+    {
+        var tenant = (eventData.Context as Use60Db)?.Tenant
+                     ?? throw new InvalidOperationException("TenantSessionInterceptor is for Use60Db only.");
+        var command = connection.CreateCommand();
+        command.CommandText = Sql;
+        Add(command, "org", tenant.OrgId?.ToString() ?? "");
+        Add(command, "user", tenant.UserId?.ToString() ?? "");
+        Add(command, "system", tenant.IsSystem ? "on" : "");
+        return command;
+    }
+
+    static void Add(DbCommand command, string name, string value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+}

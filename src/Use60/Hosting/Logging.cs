@@ -1,0 +1,117 @@
+using System.Buffers;
+using System.Text.RegularExpressions;
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting;
+using Serilog.Formatting.Compact;
+using Serilog.Formatting.Display;
+
+namespace Use60.Hosting;
+
+[ConfigSection("Log")]
+public sealed class LogOptions : IValidatedOptions
+{
+    [EnvironmentVariable("LOG_FORMAT", "text (readable lines, the default) or json (one JSON object per line, for log collectors).")]
+    public string Format { get; set; } = "text";
+
+    [EnvironmentVariable("LOG_LEVEL", "Minimum level: Debug, Information (default), Warning or Error. Debug also shows health-probe requests.")]
+    public string Level { get; set; } = "Information";
+
+    public LogEventLevel MinimumLevel => Enum.TryParse<LogEventLevel>(Level, ignoreCase: true, out var level) ? level : LogEventLevel.Information;
+
+    public IEnumerable<string> Validate()
+    {
+        if (Format is not ("text" or "json"))
+            yield return $"LOG_FORMAT must be text or json, not '{Format}'.";
+        if (!Enum.TryParse<LogEventLevel>(Level, ignoreCase: true, out _))
+            yield return $"LOG_LEVEL must be one of Verbose, Debug, Information, Warning, Error, Fatal, not '{Level}'.";
+    }
+}
+
+public static class Use60Logging
+{
+    const string TextTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}";
+
+    /// <summary>Serilog for the whole app: readable lines by default, JSON lines with LOG_FORMAT=json, secrets redacted.</summary>
+    public static WebApplicationBuilder AddUse60Logging(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddValidatedOptions<LogOptions>(builder.Configuration);
+        // Read from the finished container, so settings added after Program.cs (tests, hosts) are seen.
+        builder.Services.AddSerilog((services, logger) =>
+        {
+            var configuration = services.GetRequiredService<IConfiguration>();
+            var options = configuration.GetSection(ValidatedOptions.SectionOf<LogOptions>()).Get<LogOptions>() ?? new LogOptions();
+            var redactor = new SecretRedactor(EnvironmentVariables.SecretValues(configuration));
+            logger.MinimumLevel.Is(options.MinimumLevel)
+                .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+                .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
+                .MinimumLevel.Override("Microsoft.Extensions.Http", LogEventLevel.Warning)
+                .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+                .Enrich.FromLogContext()
+                .WriteTo.Console(new RedactingFormatter(CreateFormatter(options.Format), redactor));
+        });
+        return builder;
+    }
+
+    static ITextFormatter CreateFormatter(string format) => format == "json"
+        ? new RenderedCompactJsonFormatter()
+        : new MessageTemplateTextFormatter(TextTemplate);
+
+    /// <summary>One line per HTTP request with its status and duration; query strings (sign-in tokens) are never logged.</summary>
+    public static WebApplication UseUse60RequestLogging(this WebApplication app)
+    {
+        app.UseSerilogRequestLogging(options =>
+        {
+            options.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
+            options.GetLevel = (context, _, exception) =>
+                exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
+                : Health.IsProbe(context.Request.Path) && context.Response.StatusCode < 400 ? LogEventLevel.Debug
+                : LogEventLevel.Information;
+        });
+        return app;
+    }
+}
+
+/// <summary>
+/// Finds secrets in rendered log text: every configured secret value, and anything shaped like a Slack token
+/// (workspaces installed through OAuth bring tokens that are not in the configuration).
+/// </summary>
+public sealed partial class SecretRedactor
+{
+    public const string Mask = "[REDACTED]";
+    readonly string[] secrets;
+    readonly SearchValues<string>? search;
+
+    public SecretRedactor(IEnumerable<string> secrets)
+    {
+        // Very short values would mask ordinary words; no real secret is that short.
+        // JSON lines escape quotes and backslashes, so the escaped spelling is searched for too.
+        this.secrets = secrets.Where(s => s.Length >= 6)
+            .SelectMany(s => new[] { s, s.Replace("\\", "\\\\").Replace("\"", "\\\"") })
+            .Distinct().OrderByDescending(s => s.Length).ToArray();
+        search = this.secrets.Length > 0 ? SearchValues.Create(this.secrets, StringComparison.Ordinal) : null;
+    }
+
+    public string Redact(string text)
+    {
+        if (search is not null && text.AsSpan().IndexOfAny(search) >= 0)
+            foreach (var secret in secrets) text = text.Replace(secret, Mask, StringComparison.Ordinal);
+        return text.Contains("xox", StringComparison.Ordinal) || text.Contains("xapp-", StringComparison.Ordinal)
+            ? SlackToken().Replace(text, Mask)
+            : text;
+    }
+
+    [GeneratedRegex(@"\b(?:xox[abposre]|xapp)-[0-9A-Za-z-]{8,}")]
+    private static partial Regex SlackToken();
+}
+
+/// <summary>Renders with the inner formatter, then redacts the whole line: message, properties and exception alike.</summary>
+public sealed class RedactingFormatter(ITextFormatter inner, SecretRedactor redactor) : ITextFormatter
+{
+    public void Format(LogEvent logEvent, TextWriter output)
+    {
+        using var buffer = new StringWriter();
+        inner.Format(logEvent, buffer);
+        output.Write(redactor.Redact(buffer.ToString()));
+    }
+}

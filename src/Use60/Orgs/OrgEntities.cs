@@ -1,0 +1,120 @@
+using System.ComponentModel.DataAnnotations.Schema;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Data;
+
+namespace Use60.Orgs;
+
+public enum OrgPlan { Free, Starter, Pro, Enterprise }
+
+/// <summary>The four roles of the seeds' role table: owners and admins run the admin site; viewers only look.</summary>
+public enum UserRole { Owner, Admin, Member, Viewer }
+
+[Table("orgs")]
+public sealed class Org : ICreatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public required string Name { get; set; }
+    public string? SlackTeamId { get; set; }
+    public OrgPlan Plan { get; set; } = OrgPlan.Free;
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+[Table("users")]
+public sealed class AppUser : IOrgOwned, ICreatedAt, IUpdatedAt
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+    public string? SlackUserId { get; set; }
+    public string? Email { get; set; }
+    public required string Name { get; set; }
+
+    /// <summary>IANA zone (America/New_York, Asia/Kolkata): the rep's 9:00 digest and every date shown to them use it.</summary>
+    public string TimeZone { get; set; } = "UTC";
+
+    public UserRole Role { get; set; } = UserRole.Member;
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public bool CanAdminister => Role is UserRole.Owner or UserRole.Admin;
+
+    public TimeZoneInfo Zone => TimeZones.Find(TimeZone);
+}
+
+/// <summary>Who sees whose data. Copilot conversations are private always: a CHECK constraint refuses turning that on.</summary>
+[Table("org_settings")]
+public sealed class OrgSettings : IOrgOwned, IUpdatedAt
+{
+    public Guid OrgId { get; set; }
+    public bool EnableCrmSharing { get; set; } = true;
+    public bool EnableMeetingSharing { get; set; } = true;
+    public bool EnableTaskSharing { get; set; }
+    public bool EnableEmailSharing { get; set; }
+    public bool EnableCopilotSharing { get; private set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>What the copilot knows about its own company: the source of its persona.</summary>
+[Table("org_profile")]
+public sealed class OrgProfile : IOrgOwned, IUpdatedAt
+{
+    public Guid OrgId { get; set; }
+    public string CompanyName { get; set; } = "";
+    public List<ProductInfo> Products { get; set; } = [];
+    public List<CompetitorInfo> Competitors { get; set; } = [];
+    public List<string> PainPoints { get; set; } = [];
+    public List<string> ValuePropositions { get; set; } = [];
+    public string BrandVoice { get; set; } = "";
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+public sealed class ProductInfo
+{
+    public required string Name { get; set; }
+    public string Description { get; set; } = "";
+}
+
+public sealed class CompetitorInfo
+{
+    public required string Name { get; set; }
+
+    /// <summary>How we win against them: what the meeting brief says when they are in the deal.</summary>
+    public string Positioning { get; set; } = "";
+}
+
+sealed class OrgConfiguration : IEntityTypeConfiguration<OrgSettings>, IEntityTypeConfiguration<OrgProfile>
+{
+    public void Configure(EntityTypeBuilder<OrgSettings> settings)
+    {
+        settings.HasKey(s => s.OrgId);
+        settings.Property(s => s.EnableCopilotSharing);
+    }
+
+    public void Configure(EntityTypeBuilder<OrgProfile> profile)
+    {
+        profile.HasKey(p => p.OrgId);
+        profile.OwnsMany(p => p.Products, p => p.ToJson("products"));
+        profile.OwnsMany(p => p.Competitors, c => c.ToJson("competitors"));
+    }
+}
+
+public static class TimeZones
+{
+    /// <summary>An IANA zone by id, or UTC for an id this machine's tz database does not know.</summary>
+    public static TimeZoneInfo Find(string id) => TryFind(id, out var zone) ? zone : TimeZoneInfo.Utc;
+
+    public static bool TryFind(string? id, out TimeZoneInfo zone)
+    {
+        zone = TimeZoneInfo.Utc;
+        if (string.IsNullOrWhiteSpace(id)) return false;
+        try
+        {
+            zone = TimeZoneInfo.FindSystemTimeZoneById(id);
+            return true;
+        }
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,35 @@
+using Use60.Admin;
+using Use60.Calendar;
+using Use60.Copilot;
+using Use60.Crm;
+using Use60.Data;
+using Use60.Demo;
+using Use60.Hosting;
+using Use60.Privacy;
+using Use60.Recordings;
+using Use60.Security;
+using Use60.Slack;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.Configuration.AddConventionalEnvironmentVariables();
+builder.AddUse60Logging();
+builder.Services
+    .AddHosting(builder.Configuration)          // public URL, error handling, time
+    .AddData(builder.Configuration)             // DbContext, tenant context, migrations, system path
+    .AddSecurity()                              // audit log
+    .AddCrm(builder.Configuration)              // the sales data
+    .AddSlack(builder.Configuration)
+    .AddCopilot(builder.Configuration)
+    .AddCalendar(builder.Configuration)
+    .AddRecordings(builder.Configuration)
+    .AddPrivacy(builder.Configuration)
+    .AddDemo()                                  // seed-demo
+    .AddAdmin(builder.Configuration);           // the admin site
+var app = builder.Build();
+app.UseHosting();
+app.MapHealth();
+app.MapAdmin();
+return await app.RunOrCommandAsync(args);
+
+/// <summary>The entry point, visible to the tests' WebApplicationFactory.</summary>
+public partial class Program;

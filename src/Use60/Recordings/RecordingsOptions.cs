@@ -1,0 +1,72 @@
+using System.Text.RegularExpressions;
+using Use60.Hosting;
+
+namespace Use60.Recordings;
+
+/// <summary>Where recordings are kept for good: S3 or any S3-compatible store. Unset: a local folder under .data/.</summary>
+[ConfigSection("S3")]
+public sealed partial class S3Options : IValidatedOptions
+{
+    [EnvironmentVariable("AWS_REGION", "AWS region of the recordings bucket, e.g. eu-west-2.")]
+    public string? Region { get; set; }
+
+    [EnvironmentVariable("AWS_S3_BUCKET", "Bucket that keeps meeting recordings. Unset: recordings stay in a local folder under .data/.")]
+    public string? Bucket { get; set; }
+
+    [EnvironmentVariable("AWS_ENDPOINT_URL", "Endpoint of an S3-compatible store (MinIO, R2, s3rver); unset for AWS itself.")]
+    public string? EndpointUrl { get; set; }
+
+    [EnvironmentVariable("AWS_ACCESS_KEY_ID", "Access key for the bucket (or use the instance's IAM role and leave both keys unset).")]
+    public string? AccessKeyId { get; set; }
+
+    [EnvironmentVariable("AWS_SECRET_ACCESS_KEY", "Secret key paired with AWS_ACCESS_KEY_ID.", Secret = true)]
+    public string? SecretAccessKey { get; set; }
+
+    public IEnumerable<string> Validate()
+    {
+        if (!string.IsNullOrWhiteSpace(Bucket))
+        {
+            if (!BucketName().IsMatch(Bucket))
+                yield return "AWS_S3_BUCKET must be a bucket name: 3-63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit.";
+            if (string.IsNullOrWhiteSpace(Region))
+                yield return "AWS_S3_BUCKET is set but AWS_REGION is not: name the bucket's region, e.g. eu-west-2 (us-east-1 for most S3-compatible stores).";
+        }
+        if (!string.IsNullOrWhiteSpace(EndpointUrl) && !ValidatedOptions.IsHttpUrl(EndpointUrl))
+            yield return "AWS_ENDPOINT_URL must be an absolute http(s) URL such as http://127.0.0.1:4568.";
+        foreach (var problem in ValidatedOptions.Pair<S3Options>(AccessKeyId, nameof(AccessKeyId), SecretAccessKey, nameof(SecretAccessKey), "S3 access"))
+            yield return problem;
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    private static partial Regex BucketName();
+}
+
+/// <summary>The notetaker bot provider.</summary>
+[ConfigSection("MeetingBaas")]
+public sealed class MeetingBaasOptions : IValidatedOptions
+{
+    public const string DefaultApiUrl = "https://api.meetingbaas.com";
+
+    [EnvironmentVariable("MEETINGBAAS_API_KEY", "API key for MeetingBaaS recording bots. Unset: the notetaker is off.", Secret = true)]
+    public string? ApiKey { get; set; }
+
+    [EnvironmentVariable("MEETINGBAAS_WEBHOOK_SECRET", "Verifies the signature of MeetingBaaS webhooks on /webhooks/meetingbaas.", Secret = true)]
+    public string? WebhookSecret { get; set; }
+
+    [EnvironmentVariable("MEETINGBAAS_API_URL", "Base URL of the MeetingBaaS API (default https://api.meetingbaas.com); tests point it at a local fake.")]
+    public string ApiUrl { get; set; } = DefaultApiUrl;
+
+    public IEnumerable<string> Validate()
+    {
+        if (!ValidatedOptions.IsHttpUrl(ApiUrl))
+            yield return $"MEETINGBAAS_API_URL must be an absolute http(s) URL such as {DefaultApiUrl}.";
+        if (!string.IsNullOrWhiteSpace(ApiKey) && string.IsNullOrWhiteSpace(WebhookSecret))
+            yield return "MEETINGBAAS_API_KEY is set but MEETINGBAAS_WEBHOOK_SECRET is not: without it the bots' status webhooks cannot be verified and are refused.";
+    }
+}
+
+public static class RecordingsFeature
+{
+    public static IServiceCollection AddRecordings(this IServiceCollection services, IConfiguration configuration) =>
+        services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration);
+}

@@ -1,0 +1,74 @@
+using System.ComponentModel.DataAnnotations.Schema;
+using System.Net;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Data;
+
+namespace Use60.Security;
+
+public enum AuditSeverity { Info, Low, Medium, High, Critical }
+
+/// <summary>
+/// One line of the security audit log. The table is append-only: PostgreSQL refuses UPDATE, DELETE and
+/// TRUNCATE on it for every role, the app's included.
+/// </summary>
+[Table("security_audit_log")]
+public sealed class SecurityAuditEvent
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public DateTimeOffset OccurredAt { get; set; }
+
+    /// <summary>Null for events no org can be named for yet, such as a request with a bad Slack signature.</summary>
+    public Guid? OrgId { get; set; }
+
+    public Guid? UserId { get; set; }
+    public required string EventType { get; set; }
+    public AuditSeverity Severity { get; set; }
+    public IPAddress? IpAddress { get; set; }
+    public string? UserAgent { get; set; }
+
+    /// <summary>A JSON object; never secrets, tokens or message contents.</summary>
+    public string Details { get; set; } = "{}";
+}
+
+public static class AuditEvents
+{
+    public const string AdminLinkCreated = "admin.link_created";
+    public const string AdminSignIn = "admin.sign_in";
+    public const string AdminSignInFailed = "admin.sign_in_failed";
+    public const string AdminSignOut = "admin.sign_out";
+    public const string AdminAccessDenied = "admin.access_denied";
+}
+
+public sealed class SecurityAudit(TimeProvider clock)
+{
+    /// <summary>Adds an audit row to <paramref name="db"/>; it is written with the caller's SaveChangesAsync.</summary>
+    public SecurityAuditEvent Record(Use60Db db, string eventType, AuditSeverity severity, Guid? orgId, Guid? userId,
+        object? details = null, HttpContext? http = null)
+    {
+        var row = new SecurityAuditEvent
+        {
+            OccurredAt = clock.GetUtcNow(),
+            OrgId = orgId,
+            UserId = userId,
+            EventType = eventType,
+            Severity = severity,
+            IpAddress = http?.Connection.RemoteIpAddress,
+            UserAgent = http?.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, 512)] : null,
+            Details = JsonSerializer.Serialize(details ?? new { }),
+        };
+        db.SecurityAuditLog.Add(row);
+        return row;
+    }
+}
+
+sealed class SecurityAuditEventConfiguration : IEntityTypeConfiguration<SecurityAuditEvent>
+{
+    public void Configure(EntityTypeBuilder<SecurityAuditEvent> audit) => audit.Property(a => a.Details).HasColumnType("jsonb");
+}
+
+public static class SecurityFeature
+{
+    public static IServiceCollection AddSecurity(this IServiceCollection services) => services.AddSingleton<SecurityAudit>();
+}
