@@ -1,6 +1,9 @@
 using System.ComponentModel.DataAnnotations.Schema;
 using System.Net;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Use60.Data;
+using Use60.Orgs;
 
 namespace Use60.Admin;
 
@@ -33,4 +36,11 @@ public sealed class AdminSession : IOrgOwned, ICreatedAt
     public DateTimeOffset? RevokedAt { get; set; }
     public IPAddress? IpAddress { get; set; }
     public string? UserAgent { get; set; }
+}
+
+sealed class AdminEntitiesConfiguration : IEntityTypeConfiguration<AdminLoginLink>, IEntityTypeConfiguration<AdminSession>
+{
+    public void Configure(EntityTypeBuilder<AdminLoginLink> link) => link.References<AdminLoginLink, AppUser>(l => l.UserId);
+
+    public void Configure(EntityTypeBuilder<AdminSession> session) => session.References<AdminSession, AppUser>(s => s.UserId);
 }

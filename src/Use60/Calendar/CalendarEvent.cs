@@ -1,7 +1,9 @@
 using System.ComponentModel.DataAnnotations.Schema;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Crm;
 using Use60.Data;
+using Use60.Orgs;
 
 namespace Use60.Calendar;
 
@@ -58,5 +60,7 @@ sealed class CalendarEventConfiguration : IEntityTypeConfiguration<CalendarEvent
         calendarEvent.Property(e => e.AttendeesCount).HasComputedColumnSql("jsonb_array_length(attendees)", stored: true);
         calendarEvent.OwnsMany(e => e.Attendees, a => a.ToJson("attendees"));
         calendarEvent.Ignore(e => e.IsRealMeeting);
+        calendarEvent.References<CalendarEvent, AppUser>(e => e.UserId);
+        calendarEvent.References<CalendarEvent, Deal>(e => e.DealId);
     }
 }

@@ -2,7 +2,9 @@ using System.ComponentModel.DataAnnotations.Schema;
 using System.Runtime.Serialization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Calendar;
 using Use60.Data;
+using Use60.Orgs;
 
 namespace Use60.Crm;
 
@@ -158,15 +160,44 @@ public sealed class Meeting : IOrgOwned, ICreatedAt, IUpdatedAt
     public DateTimeOffset UpdatedAt { get; set; }
 }
 
-sealed class CrmConfiguration : IEntityTypeConfiguration<Contact>, IEntityTypeConfiguration<Deal>
+sealed class CrmConfiguration : IEntityTypeConfiguration<Company>, IEntityTypeConfiguration<Contact>, IEntityTypeConfiguration<Deal>,
+    IEntityTypeConfiguration<Activity>, IEntityTypeConfiguration<CrmTask>, IEntityTypeConfiguration<Meeting>
 {
+    public void Configure(EntityTypeBuilder<Company> company) => company.References<Company, AppUser>(c => c.UserId);
+
     public void Configure(EntityTypeBuilder<Contact> contact)
     {
         contact.Ignore(c => c.FullName);
+        contact.References<Contact, AppUser>(c => c.UserId);
+        contact.References<Contact, Company>(c => c.CompanyId);
     }
 
     public void Configure(EntityTypeBuilder<Deal> deal)
     {
         deal.Property(d => d.Amount).HasPrecision(14, 2);
+        deal.References<Deal, AppUser>(d => d.UserId);
+        deal.References<Deal, Company>(d => d.CompanyId);
+        deal.References<Deal, Contact>(d => d.PrimaryContactId);
+    }
+
+    public void Configure(EntityTypeBuilder<Activity> activity)
+    {
+        activity.References<Activity, AppUser>(a => a.UserId);
+        activity.References<Activity, Deal>(a => a.DealId);
+        activity.References<Activity, Contact>(a => a.ContactId);
+    }
+
+    public void Configure(EntityTypeBuilder<CrmTask> task)
+    {
+        task.References<CrmTask, AppUser>(t => t.UserId);
+        task.References<CrmTask, Deal>(t => t.DealId);
+        task.References<CrmTask, Contact>(t => t.ContactId);
+    }
+
+    public void Configure(EntityTypeBuilder<Meeting> meeting)
+    {
+        meeting.References<Meeting, AppUser>(m => m.OwnerUserId);
+        meeting.References<Meeting, CalendarEvent>(m => m.CalendarEventId);
+        meeting.References<Meeting, Deal>(m => m.DealId);
     }
 }

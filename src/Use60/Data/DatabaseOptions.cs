@@ -14,7 +14,7 @@ public sealed class DatabaseOptions : IValidatedOptions
 
     [EnvironmentVariable("DATABASE_OWNER_URL",
         "PostgreSQL connection of the role that owns the schema: applies migrations and runs the few cross-tenant " +
-        "system operations (sign-in links, seeding). Same database as DATABASE_URL, different role.",
+        "system operations (sign-in links, seeding). The same database as DATABASE_URL, as a different role.",
         Secret = true)]
     public string? OwnerUrl { get; set; }
 
@@ -39,10 +39,6 @@ public sealed class DatabaseOptions : IValidatedOptions
         foreach (var problem in new[] { app.Problem, owner.Problem }.OfType<string>()) yield return problem;
         if (app.Builder is { } a && owner.Builder is { } o)
         {
-            if (!string.Equals(a.Database, o.Database, StringComparison.Ordinal) ||
-                !string.Equals(a.Host, o.Host, StringComparison.OrdinalIgnoreCase) || a.Port != o.Port)
-                yield return $"DATABASE_URL and DATABASE_OWNER_URL must point at the same database " +
-                             $"(they name {a.Host}:{a.Port}/{a.Database} and {o.Host}:{o.Port}/{o.Database}).";
             if (string.Equals(a.Username, o.Username, StringComparison.Ordinal))
                 yield return $"DATABASE_URL and DATABASE_OWNER_URL both log in as '{a.Username}'. The app must run as its own role " +
                              "that does not own the tables, or row-level security would not bind it (see README, \"Database roles\").";

@@ -3,6 +3,7 @@ using System.Runtime.Serialization;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Use60.Admin;
 using Use60.Calendar;
@@ -72,6 +73,18 @@ public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext ten
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess) =>
         throw new NotSupportedException("Use SaveChangesAsync: the app does no blocking database I/O.");
+}
+
+public static class EntityTypeBuilderExtensions
+{
+    /// <summary>
+    /// Declares a foreign key without navigations, so that EF inserts and deletes rows in dependency order.
+    /// The database enforces the key (composite with org_id) and owns what deleting the principal does.
+    /// </summary>
+    public static void References<TDependent, TPrincipal>(this EntityTypeBuilder<TDependent> dependent,
+        System.Linq.Expressions.Expression<Func<TDependent, object?>> foreignKey)
+        where TDependent : class where TPrincipal : class =>
+        dependent.HasOne<TPrincipal>().WithMany().HasForeignKey(foreignKey).OnDelete(DeleteBehavior.NoAction);
 }
 
 /// <summary>snake_case names for tables' columns and enum values, as the SQL migrations spell them.</summary>

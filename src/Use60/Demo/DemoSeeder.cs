@@ -193,14 +193,20 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
     {
         if (rows.Count == 0) return;
         var entity = db.Model.FindEntityType(typeof(T))!;
-        var ids = rows.Select(r => (Guid)entity.FindPrimaryKey()!.Properties[0].PropertyInfo!.GetValue(r)!).ToList();
-        var existing = (await db.Set<T>().AsNoTracking().Select(e => EF.Property<Guid>(e, "Id")).Where(id => ids.Contains(id))
-            .ToListAsync(cancellationToken)).ToHashSet();
+        var key = entity.FindPrimaryKey()!.Properties[0].PropertyInfo!;
+        var ids = rows.Select(r => (Guid)key.GetValue(r)!).ToList();
+        var existing = await db.Set<T>().Where(e => ids.Contains(EF.Property<Guid>(e, "Id")))
+            .ToDictionaryAsync(e => (Guid)key.GetValue(e)!, cancellationToken);
+        var owned = entity.GetNavigations().Where(n => n.TargetEntityType.IsOwned()).Select(n => n.PropertyInfo!).ToList();
         foreach (var (row, id) in rows.Zip(ids))
         {
-            if (existing.Contains(id)) db.Update(row);
+            if (existing.TryGetValue(id, out var current))
+            {
+                db.Entry(current).CurrentValues.SetValues(row);
+                foreach (var navigation in owned) navigation.SetValue(current, navigation.GetValue(row)); // e.g. the attendee list
+            }
             else db.Add(row);
-            counter.Add(entity.GetTableName()!, created: !existing.Contains(id));
+            counter.Add(entity.GetTableName()!, created: current is null);
         }
         await db.SaveChangesAsync(cancellationToken);
         db.ChangeTracker.Clear();

@@ -3,8 +3,9 @@ using System.Text.RegularExpressions;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting;
-using Serilog.Formatting.Compact;
+using Serilog.Core;
 using Serilog.Formatting.Display;
+using Serilog.Templates;
 
 namespace Use60.Hosting;
 
@@ -47,14 +48,19 @@ public static class Use60Logging
                 .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
                 .MinimumLevel.Override("Microsoft.Extensions.Http", LogEventLevel.Warning)
                 .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+                // A failed start is reported once, by Commands.RunOrCommandAsync: plainly when it is a
+                // configuration problem, with its stack trace when it is a bug; not a second time here.
+                .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", LogEventLevel.Fatal)
                 .Enrich.FromLogContext()
+                .Enrich.With(new RedactingEnricher(redactor))
                 .WriteTo.Console(new RedactingFormatter(CreateFormatter(options.Format), redactor));
         });
         return builder;
     }
 
+    /// <summary>JSON lines in the compact (CLEF) shape log collectors read, with the message rendered as plain text.</summary>
     static ITextFormatter CreateFormatter(string format) => format == "json"
-        ? new RenderedCompactJsonFormatter()
+        ? new ExpressionTemplate("{ {@t: UtcDateTime(@t), @l: @l, @m: @m, @mt: @mt, @x: @x, @tr: @tr, @sp: @sp, ..@p} }\n")
         : new MessageTemplateTextFormatter(TextTemplate);
 
     /// <summary>One line per HTTP request with its status and duration; query strings (sign-in tokens) are never logged.</summary>
@@ -105,7 +111,35 @@ public sealed partial class SecretRedactor
     private static partial Regex SlackToken();
 }
 
-/// <summary>Renders with the inner formatter, then redacts the whole line: message, properties and exception alike.</summary>
+/// <summary>Redacts property values on the event itself, before any formatter quotes or escapes them.</summary>
+public sealed class RedactingEnricher(SecretRedactor redactor) : ILogEventEnricher
+{
+    public void Enrich(LogEvent logEvent, ILogEventPropertyFactory propertyFactory)
+    {
+        foreach (var (name, value) in logEvent.Properties.ToList())
+            if (Redact(value) is { } redacted) logEvent.AddOrUpdateProperty(new LogEventProperty(name, redacted));
+    }
+
+    /// <summary>The value with secrets masked, or null when it held none.</summary>
+    LogEventPropertyValue? Redact(LogEventPropertyValue value)
+    {
+        switch (value)
+        {
+            case ScalarValue { Value: string text } when redactor.Redact(text) is var clean && !ReferenceEquals(clean, text) && clean != text:
+                return new ScalarValue(clean);
+            case SequenceValue sequence when sequence.Elements.Select(Redact).ToList() is var elements && elements.Any(e => e is not null):
+                return new SequenceValue(sequence.Elements.Zip(elements, (old, redacted) => redacted ?? old));
+            case StructureValue structure when structure.Properties.Select(p => Redact(p.Value)).ToList() is var values && values.Any(v => v is not null):
+                return new StructureValue(structure.Properties.Zip(values, (p, redacted) => new LogEventProperty(p.Name, redacted ?? p.Value)), structure.TypeTag);
+            case DictionaryValue dictionary when dictionary.Elements.Select(e => Redact(e.Value)).ToList() is var entries && entries.Any(e => e is not null):
+                return new DictionaryValue(dictionary.Elements.Zip(entries, (e, redacted) => new KeyValuePair<ScalarValue, LogEventPropertyValue>(e.Key, redacted ?? e.Value)));
+            default:
+                return null;
+        }
+    }
+}
+
+/// <summary>Renders with the inner formatter, then redacts the whole line: template text and exceptions included.</summary>
 public sealed class RedactingFormatter(ITextFormatter inner, SecretRedactor redactor) : ITextFormatter
 {
     public void Format(LogEvent logEvent, TextWriter output)

@@ -82,17 +82,23 @@ public sealed class CompetitorInfo
     public string Positioning { get; set; } = "";
 }
 
-sealed class OrgConfiguration : IEntityTypeConfiguration<OrgSettings>, IEntityTypeConfiguration<OrgProfile>
+// Foreign keys are declared (without navigations) so that EF saves rows in dependency order; the database
+// enforces them, composite with org_id, and owns the delete rules.
+sealed class OrgConfiguration : IEntityTypeConfiguration<AppUser>, IEntityTypeConfiguration<OrgSettings>, IEntityTypeConfiguration<OrgProfile>
 {
+    public void Configure(EntityTypeBuilder<AppUser> user) => user.References<AppUser, Org>(u => u.OrgId);
+
     public void Configure(EntityTypeBuilder<OrgSettings> settings)
     {
         settings.HasKey(s => s.OrgId);
+        settings.HasOne<Org>().WithOne().HasForeignKey<OrgSettings>(s => s.OrgId).OnDelete(DeleteBehavior.NoAction);
         settings.Property(s => s.EnableCopilotSharing);
     }
 
     public void Configure(EntityTypeBuilder<OrgProfile> profile)
     {
         profile.HasKey(p => p.OrgId);
+        profile.HasOne<Org>().WithOne().HasForeignKey<OrgProfile>(p => p.OrgId).OnDelete(DeleteBehavior.NoAction);
         profile.OwnsMany(p => p.Products, p => p.ToJson("products"));
         profile.OwnsMany(p => p.Competitors, c => c.ToJson("competitors"));
     }
