@@ -7,6 +7,7 @@ source scripts/lib/postgres.sh
 
 command -v dotnet >/dev/null || { echo "The .NET 10 SDK is needed: https://dotnet.microsoft.com/download" >&2; exit 1; }
 pg_ensure_installed
+chromium_ensure_installed
 
 WORK=$(mktemp -d /tmp/use60-test.XXXXXX)
 chmod 755 "$WORK"

@@ -1,15 +1,12 @@
 # Shared by dev.sh and test.sh: a private PostgreSQL cluster on 127.0.0.1, never the system one.
 # Functions only; the caller sets `set -euo pipefail`.
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # Installs PostgreSQL from Debian's packages if no server binaries are present, and sets PG_BIN.
 pg_ensure_installed() {
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
-    echo "PostgreSQL is not installed: installing it from Debian's packages..." >&2
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    apt_install postgresql
     PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   fi
   local major
