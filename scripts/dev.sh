@@ -30,7 +30,12 @@ if [ -z "${DATABASE_URL:-}" ]; then
   pg_ensure_installed
   pg_init "$PG_DIR" "$PG_PORT" "$PG_SUPERUSER_PASSWORD"
   pg_start "$PG_DIR"
-  if [ "$PG_STARTED_HERE" = 1 ]; then trap 'echo "Stopping PostgreSQL"; pg_stop "$PG_DIR"' EXIT; fi
+  if [ "$PG_STARTED_HERE" = 1 ]; then
+    # Stop the cluster we started when the app stops (Ctrl-C included); a second run starts it again.
+    stop_postgres() { pg_stop "$PG_DIR"; echo "PostgreSQL stopped." >&2 2>/dev/null || true; }
+    trap stop_postgres EXIT
+    trap 'exit 130' INT TERM
+  fi
   pg_roles "$PG_DIR" "$PG_OWNER_PASSWORD" "$PG_APP_PASSWORD"
   pg_database "$PG_DIR" use60
   export DATABASE_URL="postgres://use60_app:$PG_APP_PASSWORD@127.0.0.1:$PG_PORT/use60"
