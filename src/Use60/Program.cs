@@ -24,7 +24,7 @@ builder.Services
     .AddRecordings(builder.Configuration)
     .AddPrivacy(builder.Configuration)
     .AddDemo()                                  // seed-demo
-    .AddAdmin(builder.Configuration);           // the admin site
+    .AddAdmin();                                // the admin site
 var app = builder.Build();
 app.UseHosting();
 app.MapHealth();

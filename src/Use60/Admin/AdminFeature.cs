@@ -20,7 +20,7 @@ public static class AdminFeature
     /// <summary>Owners and admins run the admin site; members and viewers get a 403 page.</summary>
     public const string Policy = "admin-site";
 
-    public static IServiceCollection AddAdmin(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddAdmin(this IServiceCollection services)
     {
         services.AddRazorPages(pages =>
         {

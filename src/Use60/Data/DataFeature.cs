@@ -46,7 +46,12 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
     /// <summary>Migrations and <see cref="SystemDb"/> only.</summary>
     public NpgsqlDataSource Owner => owner.Value;
 
-    public string Describe() => options.Value.AppConnection() is var b ? $"{b.Host}:{b.Port}/{b.Database}" : "";
+    /// <summary>host:port/database of DATABASE_URL, for messages (never the credentials).</summary>
+    public string Describe()
+    {
+        var connection = options.Value.AppConnection();
+        return $"{connection.Host}:{connection.Port}/{connection.Database}";
+    }
 
     static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder connection, string applicationName)
     {

@@ -125,7 +125,7 @@ public sealed class RedactingEnricher(SecretRedactor redactor) : ILogEventEnrich
     {
         switch (value)
         {
-            case ScalarValue { Value: string text } when redactor.Redact(text) is var clean && !ReferenceEquals(clean, text) && clean != text:
+            case ScalarValue { Value: string text } when redactor.Redact(text) is var clean && clean != text:
                 return new ScalarValue(clean);
             case SequenceValue sequence when sequence.Elements.Select(Redact).ToList() is var elements && elements.Any(e => e is not null):
                 return new SequenceValue(sequence.Elements.Zip(elements, (old, redacted) => redacted ?? old));

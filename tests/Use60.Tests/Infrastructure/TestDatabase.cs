@@ -63,7 +63,7 @@ public sealed class TestDatabase : IAsyncDisposable
         await command.ExecuteNonQueryAsync();
     }
 
-    public string SuperuserConnectionString => $"{Env("USE60_TEST_PG_SUPERUSER")}".Replace("Database=postgres", $"Database={Name}");
+    public string SuperuserConnectionString => new NpgsqlConnectionStringBuilder(Env("USE60_TEST_PG_SUPERUSER")) { Database = Name }.ConnectionString;
 
     public async ValueTask DisposeAsync()
     {

@@ -8,7 +8,6 @@ namespace Use60.Admin.Pages;
 
 /// <summary>A clear 403: who is signed in and why they cannot go further. Each refusal is audited.</summary>
 [AllowAnonymous]
-[IgnoreAntiforgeryToken]
 public sealed class ForbiddenModel(Use60Db db, SecurityAudit audit) : PageModel
 {
     public async Task OnGetAsync([FromQuery] string? returnUrl, CancellationToken cancellationToken)
