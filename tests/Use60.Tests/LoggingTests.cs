@@ -72,6 +72,15 @@ public sealed class LoggingTests
         environment["LOG_LEVEL"] = "Debug";
         var password = new Npgsql.NpgsqlConnectionStringBuilder(database.AppConnectionString).Password!;
 
+        // A real sign-in link, so that a page with a form (and its antiforgery token) is visited too.
+        await TestDatabase.ExecuteAsync(database.OwnerConnectionString, """
+            SET app.system = 'on';
+            INSERT INTO orgs (id, name) VALUES ('00000000-0000-0000-0000-00000000000a', 'Logs Inc');
+            INSERT INTO users (org_id, name, email, role) VALUES ('00000000-0000-0000-0000-00000000000a', 'Lee', 'lee@logs.example', 'owner');
+            """);
+        var link = await AppProcess.RunAsync(environment, "admin-link", "lee@logs.example");
+        var linkPath = new Uri(link.Output.Split('\n').Single(l => l.StartsWith("Admin sign-in: "))["Admin sign-in: ".Length..].Trim()).PathAndQuery;
+
         var (app, url) = await AppProcess.ServeAsync(environment);
         await using (app)
         {
@@ -81,6 +90,7 @@ public sealed class LoggingTests
             // Secrets where a careless client might put them: the path, the query, a header.
             await client.GetAsync($"/admin/{BotToken}");
             await client.GetAsync($"/admin/login?token={OpenAiKey}");
+            Assert.Contains("__RequestVerificationToken", await client.GetStringAsync(linkPath));
             var request = new HttpRequestMessage(HttpMethod.Get, "/admin/signin");
             request.Headers.UserAgent.ParseAdd("curl/8.0");
             request.Headers.Add("X-Slack-Signature", "v0=" + SigningSecret);
@@ -100,7 +110,10 @@ public sealed class LoggingTests
             admin.GetProperty("@m").GetString());
         Assert.Equal("Debug", requests.Single(e => e.GetProperty("RequestPath").GetString() == "/healthz").GetProperty("@l").GetString());
         Assert.Contains(requests, e => e.GetProperty("RequestPath").GetString() == $"/admin/{SecretRedactor.Mask}");
-        Assert.Equal(5, requests.Count);
+        Assert.Equal(6, requests.Count);
+        // Nothing the app does on an ordinary visit deserves a warning.
+        Assert.DoesNotContain(events, e => e.GetProperty("@l").GetString() is "Warning" or "Error"
+            && !e.GetProperty("@m").GetString()!.Contains("XML encryptor")); // data-protection keys at rest: issue 8
         Assert.DoesNotContain(events, e => e.GetProperty("@m").GetString()!.Contains("token="));
     }
 

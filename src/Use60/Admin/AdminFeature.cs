@@ -74,7 +74,9 @@ public static class AdminFeature
         headers.XContentTypeOptions = "nosniff";
         headers.XFrameOptions = "DENY";
         headers["Referrer-Policy"] = "no-referrer";
-        headers.CacheControl = "no-store";
+        // What antiforgery itself requires on pages with forms (otherwise it overrides them and logs a warning).
+        headers.CacheControl = "no-cache, no-store";
+        headers.Pragma = "no-cache";
     }
 }
 
