@@ -13,6 +13,7 @@ using Use60.Slack;
 var builder = WebApplication.CreateBuilder(args);
 builder.Configuration.AddConventionalEnvironmentVariables();
 builder.AddUse60Logging();
+builder.ListenOnLoopbackUnlessConfigured();
 builder.Services
     .AddHosting(builder.Configuration)          // public URL, error handling, time
     .AddData(builder.Configuration)             // DbContext, tenant context, migrations, system path

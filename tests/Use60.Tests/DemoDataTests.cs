@@ -165,6 +165,21 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task The_app_listens_where_ASPNETCORE_URLS_says()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var environment = AppProcess.EnvironmentFor(database);
+        environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        var (app, url) = await AppProcess.ServeAsync(environment, "--contentRoot", ".");
+        await using (app)
+        {
+            Assert.NotEqual(5175, url.Port);
+            using var client = new HttpClient { BaseAddress = url };
+            Assert.Equal("{\"status\":\"healthy\",\"checks\":{}}", await client.GetStringAsync("/healthz"));
+        }
+    }
+
+    [Fact]
     public async Task Bad_command_lines_get_usage_and_exit_code_2()
     {
         await using var database = await TestDatabase.CreateAsync();

@@ -4,6 +4,21 @@ namespace Use60.Hosting;
 
 public static class HostingFeature
 {
+    public const string DefaultUrl = "http://127.0.0.1:5175";
+
+    /// <summary>
+    /// Listens on loopback port 5175 when nothing says where to listen. Deliberately not an appsettings.json
+    /// "Urls" entry: that would outrank ASPNETCORE_URLS (read earlier) and pin a container to loopback.
+    /// </summary>
+    public static WebApplicationBuilder ListenOnLoopbackUnlessConfigured(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var configured = new[] { "urls", "http_ports", "https_ports" }.Any(key => !string.IsNullOrEmpty(configuration[key]))
+                         || configuration.GetSection("Kestrel:Endpoints").GetChildren().Any();
+        if (!configured) builder.WebHost.UseUrls(DefaultUrl);
+        return builder;
+    }
+
     public static IServiceCollection AddHosting(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddValidatedOptions<Use60Options>(configuration);

@@ -35,10 +35,10 @@ public sealed partial class AppProcess : IAsyncDisposable
         return (app.process.ExitCode, app.Output);
     }
 
-    /// <summary>Starts the HTTP server on a free port of 127.0.0.1 and waits until it listens.</summary>
-    public static async Task<(AppProcess App, Uri Url)> ServeAsync(IReadOnlyDictionary<string, string?> environment)
+    /// <summary>Starts the HTTP server (by default on a free port of 127.0.0.1) and waits until it listens.</summary>
+    public static async Task<(AppProcess App, Uri Url)> ServeAsync(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
-        var app = Start(environment, ["--urls", "http://127.0.0.1:0"]);
+        var app = Start(environment, args.Length > 0 ? args : ["--urls", "http://127.0.0.1:0"]);
         var exited = app.process.WaitForExitAsync();
         var first = await Task.WhenAny(app.listening.Task, exited, Task.Delay(TimeSpan.FromMinutes(1)));
         if (first != app.listening.Task)
