@@ -10,7 +10,13 @@ public sealed class AdminSignInBrowserTests(AdminSiteBrowserFixture fixture) : I
     async Task<string> LinkAsync(AppUser user) =>
         (await fixture.App.Service<AdminLoginLinks>().CreateAsync(user, "cli", CancellationToken.None)).PathAndQuery;
 
-    static Task<IResponse> ContinueAsync(IPage page, AppUser user) => ClickAsync(page, $"Continue as {user.Name}");
+    /// <summary>In a browser profile, opens a sign-in link and presses Continue: the page and where it landed.</summary>
+    async Task<(IPage Page, IResponse Landed)> SignInAsync(IBrowserContext context, AppUser user, string? link = null)
+    {
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(link ?? await LinkAsync(user));
+        return (page, await ClickAsync(page, $"Continue as {user.Name}"));
+    }
 
     /// <summary>Clicks a button and returns the response of the page it lands on, after any redirects.</summary>
     static async Task<IResponse> ClickAsync(IPage page, string button)
@@ -25,11 +31,8 @@ public sealed class AdminSignInBrowserTests(AdminSiteBrowserFixture fixture) : I
     public async Task An_owner_signs_in_sees_the_overview_and_signs_out()
     {
         await using var context = await fixture.NewContextAsync();
-        var page = await context.NewPageAsync();
         var owner = fixture.Org[0];
-
-        await page.GotoAsync(await LinkAsync(owner));
-        await ContinueAsync(page, owner);
+        var (page, _) = await SignInAsync(context, owner);
         Assert.EndsWith("/admin", page.Url);
         Assert.Equal("Browserville", await page.Locator("main h1").TextContentAsync());
         var rows = await page.Locator("table.grid tbody tr").AllInnerTextsAsync();
@@ -51,12 +54,7 @@ public sealed class AdminSignInBrowserTests(AdminSiteBrowserFixture fixture) : I
     {
         var owner = fixture.Org[0];
         var link = await LinkAsync(owner);
-        await using (var first = await fixture.NewContextAsync())
-        {
-            var page = await first.NewPageAsync();
-            await page.GotoAsync(link);
-            await ContinueAsync(page, owner);
-        }
+        await using (var first = await fixture.NewContextAsync()) await SignInAsync(first, owner, link);
         await using var second = await fixture.NewContextAsync();
         var again = await second.NewPageAsync();
         var response = await again.GotoAsync(link);
@@ -71,10 +69,8 @@ public sealed class AdminSignInBrowserTests(AdminSiteBrowserFixture fixture) : I
     public async Task A_member_sees_the_403_page_and_can_still_sign_out()
     {
         await using var context = await fixture.NewContextAsync();
-        var page = await context.NewPageAsync();
         var member = fixture.Org[1];
-        await page.GotoAsync(await LinkAsync(member));
-        var landed = await ContinueAsync(page, member);
+        var (page, landed) = await SignInAsync(context, member);
 
         Assert.Equal(403, landed.Status);
         Assert.Contains("/admin/forbidden", page.Url);
@@ -89,13 +85,9 @@ public sealed class AdminSignInBrowserTests(AdminSiteBrowserFixture fixture) : I
     public async Task The_pages_load_nothing_from_any_other_origin_and_render_styled()
     {
         await using var context = await fixture.NewContextAsync();
-        var page = await context.NewPageAsync();
         var requested = new List<string>();
-        page.Request += (_, request) => requested.Add(request.Url);
-        var owner = fixture.Org[0];
-
-        await page.GotoAsync(await LinkAsync(owner));
-        await ContinueAsync(page, owner);
+        context.Request += (_, request) => requested.Add(request.Url);
+        var (page, _) = await SignInAsync(context, fixture.Org[0]);
         await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
 
         var origin = fixture.App.BaseAddress.GetLeftPart(UriPartial.Authority);

@@ -82,7 +82,7 @@ public sealed class AdminLoginLinks(SystemDb system, SecurityAudit audit, TimePr
             CreatedAt = now,
             LastSeenAt = now,
             IpAddress = http.Connection.RemoteIpAddress,
-            UserAgent = http.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, 512)] : null,
+            UserAgent = HttpContextExtensions.UserAgentOf(http),
         };
         db.AdminSessions.Add(session);
         audit.Record(db, AuditEvents.AdminSignIn, AuditSeverity.Info, link.OrgId, link.UserId,

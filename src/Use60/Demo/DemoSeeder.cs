@@ -34,7 +34,7 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
             var owner = userIds[rep];
             var repInfo = DemoData.Reps[rep];
             var zone = TimeZones.Find(repInfo.TimeZone);
-            var localToday = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(now, zone).DateTime);
+            var localToday = TimeZones.LocalDate(now, zone);
 
             var companies = DemoData.Companies.Select((c, i) => (c, i)).Where(x => x.c.Rep == rep).Select(x => new Company
             {

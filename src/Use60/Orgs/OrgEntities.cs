@@ -106,6 +106,10 @@ sealed class OrgConfiguration : IEntityTypeConfiguration<AppUser>, IEntityTypeCo
 
 public static class TimeZones
 {
+    /// <summary>The calendar date at <paramref name="instant"/> on a wall clock in <paramref name="zone"/>.</summary>
+    public static DateOnly LocalDate(DateTimeOffset instant, TimeZoneInfo zone) =>
+        DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(instant, zone).DateTime);
+
     /// <summary>An IANA zone by id, or UTC for an id this machine's tz database does not know.</summary>
     public static TimeZoneInfo Find(string id) => TryFind(id, out var zone) ? zone : TimeZoneInfo.Utc;
 

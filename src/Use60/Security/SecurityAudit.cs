@@ -55,12 +55,21 @@ public sealed class SecurityAudit(TimeProvider clock)
             EventType = eventType,
             Severity = severity,
             IpAddress = http?.Connection.RemoteIpAddress,
-            UserAgent = http?.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, 512)] : null,
+            UserAgent = HttpContextExtensions.UserAgentOf(http),
             Details = JsonSerializer.Serialize(details ?? new { }),
         };
         db.SecurityAuditLog.Add(row);
         return row;
     }
+}
+
+public static class HttpContextExtensions
+{
+    const int MaxUserAgent = 512;
+
+    /// <summary>The client's User-Agent, bounded in length (it is stored), or null when it sent none.</summary>
+    public static string? UserAgentOf(HttpContext? http) =>
+        http?.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, MaxUserAgent)] : null;
 }
 
 sealed class SecurityAuditEventConfiguration : IEntityTypeConfiguration<SecurityAuditEvent>

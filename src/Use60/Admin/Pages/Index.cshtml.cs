@@ -42,7 +42,7 @@ public sealed class OverviewModel(Use60Db db, TimeProvider clock) : PageModel
         UpcomingMeetings = await db.CalendarEvents.CountAsync(e => e.StartTime >= now && e.StartTime < now.AddDays(7)
             && e.AttendeesCount >= CalendarEvent.MinimumAttendeesForMeeting && e.Status != CalendarEventStatus.Cancelled, cancellationToken);
 
-        var today = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(now, me.Zone).DateTime);
+        var today = TimeZones.LocalDate(now, me.Zone);
         var openTasks = db.Tasks.Where(t => t.Status == CrmTaskStatus.Open);
         OpenTasks = await openTasks.CountAsync(cancellationToken);
         OverdueTasks = await openTasks.CountAsync(t => t.DueDate < today, cancellationToken);
