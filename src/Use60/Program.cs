@@ -5,6 +5,7 @@ using Use60.Crm;
 using Use60.Data;
 using Use60.Demo;
 using Use60.Hosting;
+using Use60.Orgs;
 using Use60.Privacy;
 using Use60.Recordings;
 using Use60.Security;
@@ -18,8 +19,9 @@ builder.Services
     .AddHosting(builder.Configuration)          // public URL, error handling, time
     .AddData(builder.Configuration)             // DbContext, tenant context, migrations, system path
     .AddSecurity()                              // audit log
+    .AddOrgs()                                  // each rep's own settings (/sixty settings)
     .AddCrm(builder.Configuration)              // the sales data
-    .AddSlack(builder.Configuration)
+    .AddSlack(builder.Configuration)            // inbox, outbox, Web API client, listeners, sandbox, Socket Mode
     .AddCopilot(builder.Configuration)
     .AddCalendar(builder.Configuration)
     .AddRecordings(builder.Configuration)
@@ -29,6 +31,7 @@ builder.Services
 var app = builder.Build();
 app.UseHosting();
 app.MapHealth();
+app.MapSlack();                                 // /slack/events, /commands, /interactions, /options, /install
 app.MapAdmin();
 return await app.RunOrCommandAsync(args);
 

@@ -58,7 +58,7 @@ public sealed class ConfigurationTests
     public void A_conventional_variable_overrides_appsettings_and_binds_its_options()
     {
         var configuration = Configure(
-            new() { ["SLACK_BOT_TOKEN"] = "xoxb-from-env", ["OPENAI_MODEL"] = "llama3.1" },
+            new() { ["SLACK_BOT_TOKEN"] = "xoxb-from-env", ["SLACK_SIGNING_SECRET"] = "0123456789abcdef0123456789abcdef", ["OPENAI_MODEL"] = "llama3.1" },
             new() { ["Slack:BotToken"] = "xoxb-from-appsettings", ["Slack:ApiUrl"] = "http://127.0.0.1:9/api/" });
         var slack = ValidatedOptions.Read<SlackOptions>(configuration);
         Assert.Equal("xoxb-from-env", slack.BotToken);
@@ -111,8 +111,10 @@ public sealed class ConfigurationTests
     {
         Assert.Contains(Problems<SlackOptions>(new() { ["SLACK_BOT_TOKEN"] = "xoxp-user-token" }), p => p.Contains("must be a bot token starting with xoxb-"));
         Assert.Contains(Problems<SlackOptions>(new() { ["SLACK_APP_TOKEN"] = "xoxb-1" }), p => p.Contains("SLACK_APP_TOKEN must be an app-level token starting with xapp-"));
-        Assert.Equal(["SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not: Slack OAuth needs both."],
+        Assert.Contains("SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not: Slack OAuth needs both.",
             Problems<SlackOptions>(new() { ["SLACK_CLIENT_ID"] = "123.456" }));
+        Assert.Contains(Problems<SlackOptions>(new() { ["SLACK_BOT_TOKEN"] = "xoxb-1" }), p => p.StartsWith("SLACK_SIGNING_SECRET is required to receive Slack's requests"));
+        Assert.Empty(Problems<SlackOptions>(new() { ["SLACK_BOT_TOKEN"] = "xoxb-1", ["SLACK_APP_TOKEN"] = "xapp-1" }));
         Assert.Contains(Problems<SlackOptions>(new() { ["SLACK_API_URL"] = "slack.com/api" }), p => p.StartsWith("SLACK_API_URL must be an absolute http(s) URL"));
         Assert.Equal(["GOOGLE_CLIENT_SECRET is set but GOOGLE_CLIENT_ID is not: Google Calendar sync needs both."],
             Problems<GoogleOptions>(new() { ["GOOGLE_CLIENT_SECRET"] = "s" }));

@@ -8,6 +8,7 @@ using Use60.Crm;
 using Use60.Data;
 using Use60.Orgs;
 using Use60.Security;
+using Use60.Slack;
 using Use60.Tests.Infrastructure;
 
 namespace Use60.Tests;
@@ -57,18 +58,35 @@ public sealed class RlsFixture : IAsyncLifetime
                 new CrmTask { OrgId = user.OrgId, UserId = user.Id, DealId = deal.Id, Title = $"Task of {user.Name}", DueDate = DateOnly.FromDateTime(DateTime.UtcNow) },
                 new Meeting { OrgId = user.OrgId, OwnerUserId = user.Id, CalendarEventId = calendarEvent.Id, Title = "Meeting", StartTime = DateTimeOffset.UtcNow },
                 new AdminLoginLink { OrgId = user.OrgId, UserId = user.Id, TokenHash = Guid.NewGuid().ToByteArray().Concat(Guid.NewGuid().ToByteArray()).ToArray(), CreatedVia = "cli", ExpiresAt = DateTimeOffset.UtcNow.AddMinutes(10) },
-                new AdminSession { OrgId = user.OrgId, UserId = user.Id, LastSeenAt = DateTimeOffset.UtcNow });
+                new AdminSession { OrgId = user.OrgId, UserId = user.Id, LastSeenAt = DateTimeOffset.UtcNow },
+                new UserPreferences { OrgId = user.OrgId, UserId = user.Id },
+                new OutboxMessage { OrgId = user.OrgId, UserId = user.Id, Message = "{\"text\":\"hi\"}", Source = "test", NotBefore = DateTimeOffset.UtcNow.AddYears(1) });
             audit.Record(db, "test.seeded", AuditSeverity.Info, user.OrgId, user.Id);
             await db.SaveChangesAsync();
         });
     }
 
-    async Task SeedOrgWideAsync(TestData.TestOrg org) =>
+    async Task SeedOrgWideAsync(TestData.TestOrg org)
+    {
         await TestData.AsAsync(App.Services, org[0], async db =>
         {
             db.OrgProfiles.Add(new OrgProfile { OrgId = org.Id, CompanyName = org.Org.Name, Competitors = [new CompetitorInfo { Name = "WidgetCo" }] });
             await db.SaveChangesAsync();
         });
+        // What only the system path writes: a workspace install and the sandbox's DM and modal.
+        await using var system = App.Service<SystemDb>().Open("test seed");
+        system.SlackInstallations.Add(new SlackInstallation
+        {
+            OrgId = org.Id, TeamId = org.Org.SlackTeamId!, TeamName = org.Org.Name, BotTokenEncrypted = [1, 2, 3], InstalledAt = DateTimeOffset.UtcNow,
+            UpdatedAt = DateTimeOffset.UtcNow,
+        });
+        foreach (var user in org.Users)
+        {
+            system.SandboxMessages.Add(new SandboxMessage { OrgId = org.Id, UserId = user.Id, Ts = $"1.{user.Id:N}", Message = "{}", PostedAt = DateTimeOffset.UtcNow });
+            system.SandboxViews.Add(new SandboxView { ViewId = "V" + user.Id.ToString("N"), OrgId = org.Id, UserId = user.Id, View = "{}", OpenedAt = DateTimeOffset.UtcNow });
+        }
+        await system.SaveChangesAsync();
+    }
 
     public async Task DisposeAsync()
     {
@@ -238,7 +256,8 @@ public sealed class RowLevelSecurityTests(RlsFixture fixture) : IClassFixture<Rl
             SELECT coalesce(array_agg(tablename::text ORDER BY tablename), ARRAY[]::text[]) FROM pg_tables
             WHERE schemaname = 'public' AND tablename <> ALL (ARRAY['{string.Join("','", tables)}'])
             """);
-        Assert.Equal(["data_protection_keys", "schema_migrations"], others!);
+        // The Slack inbox, OAuth states and the sandbox's secret: row-level security with only the system path's policy.
+        Assert.Equal(["data_protection_keys", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret"], others!);
     }
 
     [Fact]

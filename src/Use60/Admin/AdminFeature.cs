@@ -4,21 +4,25 @@ using Microsoft.EntityFrameworkCore;
 using Use60.Data;
 using Use60.Hosting;
 using Use60.Orgs;
+using Use60.Slack;
 
 namespace Use60.Admin;
 
 /// <summary>A link in the admin site's navigation; each feature adds its own pages.</summary>
 public sealed record AdminNavItem(string Title, string Path, int Order);
 
-public sealed class AdminNavigation
+/// <summary>The navigation: every <see cref="AdminNavItem"/> a feature registered, in order.</summary>
+public sealed class AdminNavigation(IEnumerable<AdminNavItem> items)
 {
-    public List<AdminNavItem> Items { get; } = [];
+    public IReadOnlyList<AdminNavItem> Items { get; } = [.. items.OrderBy(i => i.Order)];
 }
 
 public static class AdminFeature
 {
     /// <summary>Owners and admins run the admin site; members and viewers get a 403 page.</summary>
     public const string Policy = "admin-site";
+
+    const string OpenAdminSiteAction = "admin_login_open";
 
     public static IServiceCollection AddAdmin(this IServiceCollection services)
     {
@@ -54,9 +58,31 @@ public static class AdminFeature
             .RequireAuthenticatedUser()
             .RequireRole(SnakeCase.ValueOf(UserRole.Owner), SnakeCase.ValueOf(UserRole.Admin)));
         services.AddSingleton<AdminLoginLinks>();
-        services.AddSingleton(new AdminNavigation { Items = { new AdminNavItem("Overview", "/admin", 0) } });
+        services.AddSingleton(new AdminNavItem("Overview", "/admin", 0));
+        services.AddSingleton<AdminNavigation>();
         services.AddCommand<AdminLinkCommand>();
+        services.AddSlackListeners(slack => slack
+            .Command(SlackHelp.Sixty, "login", "a one-time link to the admin site (owners and admins)", SendLoginLinkAsync)
+            // A link button: the browser opens the link; Slack still reports the click, which needs no answer.
+            .Action(OpenAdminSiteAction, _ => Task.CompletedTask));
         return services;
+    }
+
+    /// <summary>/sixty login: the link goes by DM, only to those who may use it.</summary>
+    static async Task SendLoginLinkAsync(SlackRequest request)
+    {
+        if (!request.User.CanAdminister)
+        {
+            request.Reply(new SlackMessage($"Sorry, only owners and admins of {request.Org.Name} can open the admin site. " +
+                                           "If you need a setting changed, ask one of them."));
+            return;
+        }
+        var link = await request.Service<AdminLoginLinks>().CreateAsync(request.User, "slack", request.Aborted);
+        request.Reply(new SlackMessage($"Your admin sign-in link (works once, for {AdminLoginLinks.Lifetime.TotalMinutes:0} minutes): {link}", [
+            new SectionBlock($"Here is your one-time link to the *{request.Org.Name}* admin site. It works once, for {AdminLoginLinks.Lifetime.TotalMinutes:0} minutes."),
+            new ActionsBlock([new ButtonElement("Open the admin site", OpenAdminSiteAction, Url: link.ToString(), Style: ButtonStyle.Primary)]),
+        ]), ReplyTarget.DirectMessage);
+        request.Reply(new SlackMessage("I've sent you a sign-in link in our DM."));
     }
 
     public static WebApplication MapAdmin(this WebApplication app)

@@ -1,6 +1,4 @@
-using System.Buffers.Text;
 using System.Security.Claims;
-using System.Security.Cryptography;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.EntityFrameworkCore;
@@ -26,26 +24,26 @@ public sealed class AdminLoginLinks(SystemDb system, SecurityAudit audit, TimePr
 
     public async Task<Uri> CreateAsync(AppUser user, string via, CancellationToken cancellationToken)
     {
-        var token = RandomNumberGenerator.GetBytes(32);
+        var (token, hash) = OneTimeToken.New();
         await using var db = system.Open("create an admin sign-in link");
         var now = clock.GetUtcNow();
         db.AdminLoginLinks.Add(new AdminLoginLink
         {
             OrgId = user.OrgId,
             UserId = user.Id,
-            TokenHash = SHA256.HashData(token),
+            TokenHash = hash,
             CreatedVia = via,
             CreatedAt = now,
             ExpiresAt = now + Lifetime,
         });
         audit.Record(db, AuditEvents.AdminLinkCreated, AuditSeverity.Info, user.OrgId, user.Id, new { via });
         await db.SaveChangesAsync(cancellationToken);
-        return new Uri(options.Value.PublicUri, "admin/login?token=" + Base64Url.EncodeToString(token));
+        return new Uri(options.Value.PublicUri, "admin/login?token=" + token);
     }
 
     public async Task<(LinkState State, LinkHolder? Holder)> PeekAsync(string? token, CancellationToken cancellationToken)
     {
-        if (Hash(token) is not { } hash) return (LinkState.Unknown, null);
+        if (OneTimeToken.HashOf(token) is not { } hash) return (LinkState.Unknown, null);
         await using var db = system.Open("look at an admin sign-in link");
         var link = await db.AdminLoginLinks.AsNoTracking().SingleOrDefaultAsync(l => l.TokenHash == hash, cancellationToken);
         if (link is null) return (LinkState.Unknown, null);
@@ -57,7 +55,7 @@ public sealed class AdminLoginLinks(SystemDb system, SecurityAudit audit, TimePr
     public async Task<(LinkState State, LinkHolder? Holder, AdminSession? Session)> RedeemAsync(string? token, HttpContext http,
         CancellationToken cancellationToken)
     {
-        if (Hash(token) is not { } hash) return (LinkState.Unknown, null, null);
+        if (OneTimeToken.HashOf(token) is not { } hash) return (LinkState.Unknown, null, null);
         await using var db = system.Open("redeem an admin sign-in link");
         var now = clock.GetUtcNow();
         var claimed = await db.AdminLoginLinks
@@ -101,14 +99,6 @@ public sealed class AdminLoginLinks(SystemDb system, SecurityAudit audit, TimePr
         return user is null || org is null ? null : new LinkHolder(user, org);
     }
 
-    static byte[]? Hash(string? token)
-    {
-        if (string.IsNullOrWhiteSpace(token) || token.Length > 64) return null;
-        var bytes = new byte[48];
-        return Base64Url.IsValid(token) && Base64Url.TryDecodeFromChars(token, bytes, out var length) && length == 32
-            ? SHA256.HashData(bytes.AsSpan(0, 32))
-            : null;
-    }
 }
 
 /// <summary>The admin cookie carries only who and which session; each request checks the session on the server.</summary>

@@ -10,6 +10,7 @@ using Use60.Calendar;
 using Use60.Crm;
 using Use60.Orgs;
 using Use60.Security;
+using Use60.Slack;
 
 namespace Use60.Data;
 
@@ -54,6 +55,13 @@ public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext ten
     public DbSet<SecurityAuditEvent> SecurityAuditLog => Set<SecurityAuditEvent>();
     public DbSet<AdminLoginLink> AdminLoginLinks => Set<AdminLoginLink>();
     public DbSet<AdminSession> AdminSessions => Set<AdminSession>();
+    public DbSet<UserPreferences> UserPreferences => Set<UserPreferences>();
+    public DbSet<SlackInstallation> SlackInstallations => Set<SlackInstallation>();
+    public DbSet<SlackOAuthState> SlackOAuthStates => Set<SlackOAuthState>();
+    public DbSet<InboxItem> SlackInbox => Set<InboxItem>();
+    public DbSet<OutboxMessage> SlackOutbox => Set<OutboxMessage>();
+    public DbSet<SandboxMessage> SandboxMessages => Set<SandboxMessage>();
+    public DbSet<SandboxView> SandboxViews => Set<SandboxView>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

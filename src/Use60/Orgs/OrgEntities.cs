@@ -17,6 +17,9 @@ public sealed class Org : ICreatedAt
     public required string Name { get; set; }
     public string? SlackTeamId { get; set; }
     public OrgPlan Plan { get; set; } = OrgPlan.Free;
+
+    /// <summary>Set by app_uninstalled or tokens_revoked: nothing is sent to this workspace until it installs again.</summary>
+    public DateTimeOffset? SlackDisabledAt { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 

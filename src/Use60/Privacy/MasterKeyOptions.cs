@@ -25,5 +25,5 @@ public sealed class MasterKeyOptions : IValidatedOptions
 public static class PrivacyFeature
 {
     public static IServiceCollection AddPrivacy(this IServiceCollection services, IConfiguration configuration) =>
-        services.AddValidatedOptions<MasterKeyOptions>(configuration);
+        services.AddValidatedOptions<MasterKeyOptions>(configuration).AddSingleton<SecretBox>();
 }

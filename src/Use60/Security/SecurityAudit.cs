@@ -39,6 +39,10 @@ public static class AuditEvents
     public const string AdminSignInFailed = "admin.sign_in_failed";
     public const string AdminSignOut = "admin.sign_out";
     public const string AdminAccessDenied = "admin.access_denied";
+    public const string SlackRequestRejected = "slack.request_rejected";
+    public const string SlackInstalled = "slack.installed";
+    public const string SlackInstallRefused = "slack.install_refused";
+    public const string SlackTokensDisabled = "slack.tokens_disabled";
 }
 
 public sealed class SecurityAudit(TimeProvider clock)

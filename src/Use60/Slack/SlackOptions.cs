@@ -33,8 +33,21 @@ public sealed class SlackOptions : IValidatedOptions
         "Base URL of the Slack Web API (default https://slack.com/api/); tests point it at a local fake.")]
     public string ApiUrl { get; set; } = DefaultApiUrl;
 
+    /// <summary>No Slack configured at all: messages go to the local Slack sandbox (/admin/slack).</summary>
+    public bool IsSandbox => Blank(BotToken) && Blank(AppToken) && Blank(ClientId);
+
+    /// <summary>One workspace, with SLACK_BOT_TOKEN; otherwise each workspace's token comes from its OAuth install.</summary>
+    public bool IsSingleWorkspace => !Blank(BotToken);
+
+    static bool Blank(string? value) => string.IsNullOrWhiteSpace(value);
+
     public IEnumerable<string> Validate()
     {
+        if (!IsSandbox && Blank(SigningSecret) && Blank(AppToken))
+            yield return "SLACK_SIGNING_SECRET is required to receive Slack's requests over HTTP (Basic Information → App Credentials), " +
+                         "or set SLACK_APP_TOKEN to receive them over Socket Mode instead.";
+        if (!Blank(ClientId) && Blank(SigningSecret))
+            yield return "SLACK_SIGNING_SECRET is required with SLACK_CLIENT_ID: installs through OAuth deliver events over HTTP.";
         if (!string.IsNullOrWhiteSpace(SigningSecret) && SigningSecret.Trim().Length < 16)
             yield return "SLACK_SIGNING_SECRET looks truncated: Slack's signing secrets are 32 characters (Basic Information → App Credentials).";
         if (!string.IsNullOrWhiteSpace(BotToken) && !BotToken.StartsWith("xoxb-", StringComparison.Ordinal))
@@ -46,10 +59,4 @@ public sealed class SlackOptions : IValidatedOptions
         if (!ValidatedOptions.IsHttpUrl(ApiUrl))
             yield return $"SLACK_API_URL must be an absolute http(s) URL such as {DefaultApiUrl}.";
     }
-}
-
-public static class SlackFeature
-{
-    public static IServiceCollection AddSlack(this IServiceCollection services, IConfiguration configuration) =>
-        services.AddValidatedOptions<SlackOptions>(configuration);
 }

@@ -14,11 +14,14 @@ public sealed class Use60App : WebApplicationFactory<Program>
     readonly TestDatabase database;
     readonly Dictionary<string, string?> settings;
     readonly TimeProvider? clock;
+    readonly Action<IServiceCollection>? configureServices;
 
-    public Use60App(TestDatabase database, IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? clock = null)
+    public Use60App(TestDatabase database, IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? clock = null,
+        Action<IServiceCollection>? configureServices = null)
     {
         this.database = database;
         this.clock = clock;
+        this.configureServices = configureServices;
         this.settings = new Dictionary<string, string?>
         {
             ["Database:Url"] = database.AppConnectionString,
@@ -49,6 +52,7 @@ public sealed class Use60App : WebApplicationFactory<Program>
         builder.UseUrls("http://127.0.0.1:0");
         builder.ConfigureAppConfiguration(configuration => configuration.AddInMemoryCollection(settings));
         if (clock is not null) builder.ConfigureServices(services => services.AddSingleton(clock));
+        if (configureServices is not null) builder.ConfigureServices(configureServices);
     }
 
     /// <summary>A browser-like client: keeps cookies.</summary>
