@@ -7,25 +7,11 @@ namespace Use60.BrowserTests;
 public sealed class AdminSignInBrowserTests(AdminSiteBrowserFixture fixture) : IClassFixture<AdminSiteBrowserFixture>
 {
     /// <summary>The path of a fresh sign-in link (links name PUBLIC_URL; the test app listens elsewhere on 127.0.0.1).</summary>
-    async Task<string> LinkAsync(AppUser user) =>
-        (await fixture.App.Service<AdminLoginLinks>().CreateAsync(user, "cli", CancellationToken.None)).PathAndQuery;
+    Task<(IPage Page, IResponse Landed)> SignInAsync(IBrowserContext context, AppUser user, string? link = null) =>
+        fixture.SignInAsync(context, user, link);
 
-    /// <summary>In a browser profile, opens a sign-in link and presses Continue: the page and where it landed.</summary>
-    async Task<(IPage Page, IResponse Landed)> SignInAsync(IBrowserContext context, AppUser user, string? link = null)
-    {
-        var page = await context.NewPageAsync();
-        await page.GotoAsync(link ?? await LinkAsync(user));
-        return (page, await ClickAsync(page, $"Continue as {user.Name}"));
-    }
-
-    /// <summary>Clicks a button and returns the response of the page it lands on, after any redirects.</summary>
-    static async Task<IResponse> ClickAsync(IPage page, string button)
-    {
-        var landed = await page.RunAndWaitForResponseAsync(() => page.GetByRole(AriaRole.Button, new() { Name = button }).ClickAsync(),
-            response => response.Request.IsNavigationRequest && response.Status is < 300 or >= 400);
-        await page.WaitForLoadStateAsync();
-        return landed;
-    }
+    static Task<IResponse> ClickAsync(IPage page, string button) =>
+        AdminSiteBrowserFixture.SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = button }));
 
     [Fact]
     public async Task An_owner_signs_in_sees_the_overview_and_signs_out()
@@ -53,7 +39,7 @@ public sealed class AdminSignInBrowserTests(AdminSiteBrowserFixture fixture) : I
     public async Task A_used_link_opened_again_shows_a_friendly_page()
     {
         var owner = fixture.Org[0];
-        var link = await LinkAsync(owner);
+        var link = await fixture.LinkAsync(owner);
         await using (var first = await fixture.NewContextAsync()) await SignInAsync(first, owner, link);
         await using var second = await fixture.NewContextAsync();
         var again = await second.NewPageAsync();

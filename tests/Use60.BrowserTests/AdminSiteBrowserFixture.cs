@@ -1,4 +1,5 @@
 using Microsoft.Playwright;
+using Use60.Admin;
 using Use60.Orgs;
 using Use60.Tests.Infrastructure;
 
@@ -39,6 +40,30 @@ public sealed class AdminSiteBrowserFixture : IAsyncLifetime
     /// <summary>A fresh browser profile (no cookies) whose relative URLs go to the app.</summary>
     public Task<IBrowserContext> NewContextAsync() =>
         Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = App.BaseAddress.ToString().TrimEnd('/') });
+
+    public async Task<string> LinkAsync(AppUser user) =>
+        (await App.Service<AdminLoginLinks>().CreateAsync(user, "cli", CancellationToken.None)).PathAndQuery;
+
+    /// <summary>In a browser profile, opens a sign-in link (a fresh one by default) and presses Continue: the page and where it landed.</summary>
+    public async Task<(IPage Page, IResponse Landed)> SignInAsync(IBrowserContext context, AppUser user, string? link = null)
+    {
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(link ?? await LinkAsync(user));
+        return (page, await SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = $"Continue as {user.Name}" })));
+    }
+
+    /// <summary>
+    /// Clicks a submit button and returns the response of the page it lands on, after any redirects, once that page has loaded.
+    /// A form may redirect back to the very URL it was posted from, so the old document is marked to tell the new one apart.
+    /// </summary>
+    public static async Task<IResponse> SubmitAsync(IPage page, ILocator button)
+    {
+        await page.EvaluateAsync("() => { window.leftBySubmit = true; }");
+        var landed = await page.RunAndWaitForResponseAsync(() => button.ClickAsync(),
+            response => response.Request.IsNavigationRequest && response.Status is < 300 or >= 400);
+        await page.WaitForFunctionAsync("() => window.leftBySubmit === undefined && document.readyState === 'complete'");
+        return landed;
+    }
 
     public async Task DisposeAsync()
     {

@@ -170,13 +170,9 @@ public sealed class SlackSandboxBrowserTests(AdminSiteBrowserFixture fixture) : 
         Assert.Equal(1, await page.Locator("[data-error-for=text]").CountAsync());
     }
 
-    /// <summary>Opens a fresh sign-in link and presses Continue, as <see cref="AdminSignInBrowserTests"/> does.</summary>
     async Task<IPage> SignInAsync(IBrowserContext context, AppUser user)
     {
-        var link = await fixture.App.Service<AdminLoginLinks>().CreateAsync(user, "cli", CancellationToken.None);
-        var page = await context.NewPageAsync();
-        await page.GotoAsync(link.PathAndQuery);
-        await SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = $"Continue as {user.Name}" }));
+        var (page, _) = await fixture.SignInAsync(context, user);
         Assert.EndsWith("/admin", page.Url);
         return page;
     }
@@ -188,18 +184,7 @@ public sealed class SlackSandboxBrowserTests(AdminSiteBrowserFixture fixture) : 
         Assert.Equal(200, landed.Status);
     }
 
-    /// <summary>
-    /// Clicks a submit button and returns the response of the page it lands on, after any redirects, once that page has loaded.
-    /// The sandbox redirects back to the very URL it was posted from, so the old document is marked to tell the new one apart.
-    /// </summary>
-    static async Task<IResponse> SubmitAsync(IPage page, ILocator button)
-    {
-        await page.EvaluateAsync("() => { window.leftBySubmit = true; }");
-        var landed = await page.RunAndWaitForResponseAsync(() => button.ClickAsync(),
-            response => response.Request.IsNavigationRequest && response.Status is < 300 or >= 400);
-        await page.WaitForFunctionAsync("() => window.leftBySubmit === undefined && document.readyState === 'complete'");
-        return landed;
-    }
+    static Task<IResponse> SubmitAsync(IPage page, ILocator button) => AdminSiteBrowserFixture.SubmitAsync(page, button);
 
     /// <summary>
     /// The CSP (script-src 'self'; style-src 'self') would block inline scripts and styles: the page as served (with messages,

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Use60.Hosting;
 using Xunit.Sdk;
+using Use60.Tests.Infrastructure;
 using YamlDotNet.RepresentationModel;
 
 namespace Use60.Tests;
@@ -12,7 +13,7 @@ namespace Use60.Tests;
 /// </summary>
 public sealed class DeploymentFilesTests
 {
-    static readonly string Root = FindRepositoryRoot();
+    static readonly string Root = AppProcess.RepositoryRoot;
     static Yaml Deployment => Load("deployment.yaml");
     static Yaml Container => Deployment.At("spec", "template", "spec", "containers", 0);
 
@@ -181,12 +182,6 @@ public sealed class DeploymentFilesTests
         .Where(p => p.Scalar("containerPort") == nameOrNumber || p.Optional("name") == nameOrNumber)
         .Select(p => p.Scalar("containerPort")).FirstOrDefault();
 
-    static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Use60.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"Use60.sln not found above {AppContext.BaseDirectory}");
-    }
 
     /// <summary>The one YAML document of manifests/FILE.</summary>
     static Yaml Load(string file)

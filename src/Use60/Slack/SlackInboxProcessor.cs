@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Use60.Data;
-using Use60.Orgs;
 
 using static Use60.Slack.SlackJson;
 
@@ -171,7 +170,7 @@ public sealed partial class SlackInboxProcessor(IServiceProvider services, Syste
     async Task FinishUnknownWorkspaceAsync(InboxItem item, JsonObject payload, InlineReply? inline, CancellationToken cancellationToken)
     {
         var message = new SlackMessage($"use60 isn't set up for this Slack workspace yet. A workspace admin can add it here: {workspaces.InstallUrl}");
-        var responseUrl = new SlackRequest(item.Kind, payload, new Org { Name = "-" }, null, services, cancellationToken).ResponseUrl;
+        var responseUrl = SlackRequest.ResponseUrlOf(payload);
         logger.LogWarning("Slack {Kind} from workspace {TeamId}, which has not installed use60", item.Kind, item.TeamId);
         var answered = false;
         if (inline is not null && item.Kind == InboxKind.Command && inline.TryTake())

@@ -128,7 +128,11 @@ public sealed class SlackRequest(InboxKind kind, JsonObject payload, Org org, Ap
     public T Service<T>() where T : notnull => Services.GetRequiredService<T>();
 
     public string? TriggerId => Str(Payload["trigger_id"]);
-    public string? ResponseUrl => Str(Payload["response_url"]) ?? Str(Payload["response_urls"]?.AsArray().FirstOrDefault()?["response_url"]);
+    public string? ResponseUrl => ResponseUrlOf(Payload);
+
+    /// <summary>Where a command or interaction may be answered (a modal's first response_urls entry, if it asked for one).</summary>
+    public static string? ResponseUrlOf(JsonObject payload) =>
+        Str(payload["response_url"]) ?? Str(payload["response_urls"]?.AsArray().FirstOrDefault()?["response_url"]);
     public JsonObject? Event => Payload["event"] as JsonObject;
     public JsonObject? Action => Payload["actions"]?.AsArray().FirstOrDefault() as JsonObject;
     public JsonObject? View => Payload["view"] as JsonObject;

@@ -157,7 +157,9 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
     public async Task<int> DispatchDueAsync(CancellationToken cancellationToken)
     {
         var rows = await ClaimAsync(cancellationToken);
-        foreach (var row in rows) await DeliverAsync(row, cancellationToken);
+        // A batch is often one org's messages (a digest to every rep): look its token up once, not per row.
+        var tokens = new Dictionary<Guid, string?>();
+        foreach (var row in rows) await DeliverAsync(row, tokens, cancellationToken);
         return rows.Count;
     }
 
@@ -184,11 +186,11 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         return [.. claimed.OrderBy(m => m.Id)];
     }
 
-    async Task DeliverAsync(OutboxMessage row, CancellationToken cancellationToken)
+    async Task DeliverAsync(OutboxMessage row, Dictionary<Guid, string?> tokens, CancellationToken cancellationToken)
     {
         try
         {
-            var (channel, ts) = await SendAsync(row, cancellationToken);
+            var (channel, ts) = await SendAsync(row, tokens, cancellationToken);
             await RecordAsync(row.Id, s => s.SetProperty(m => m.Status, OutboxStatus.Sent).SetProperty(m => m.SentAt, clock.GetUtcNow())
                 .SetProperty(m => m.SlackChannel, channel).SetProperty(m => m.SlackTs, ts).SetProperty(m => m.Error, (string?)null), cancellationToken);
             logger.LogDebug("Sent Slack outbox row {OutboxId} ({Source})", row.Id, row.Source);
@@ -216,7 +218,7 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
     }
 
     /// <summary>Sends one row; returns the channel and ts of the message it made (null for a response_url post).</summary>
-    async Task<(string? Channel, string? Ts)> SendAsync(OutboxMessage row, CancellationToken cancellationToken)
+    async Task<(string? Channel, string? Ts)> SendAsync(OutboxMessage row, Dictionary<Guid, string?> tokens, CancellationToken cancellationToken)
     {
         var message = JsonNode.Parse(row.Message)!.AsObject();
         if (row.Kind == OutboxKind.ResponseUrl && await ResponseUrlUsableAsync(row, cancellationToken))
@@ -233,8 +235,8 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         }
         message.Remove("response_type");
 
-        var token = await workspaces.BotTokenAsync(row.OrgId, cancellationToken)
-                    ?? throw new SlackApiException(MethodOf(row.Kind), "not_installed", SlackFailure.Permanent);
+        if (!tokens.TryGetValue(row.OrgId, out var token)) tokens[row.OrgId] = token = await workspaces.BotTokenAsync(row.OrgId, cancellationToken);
+        if (token is null) throw new SlackApiException(MethodOf(row.Kind), "not_installed", SlackFailure.Permanent);
         switch (row.Kind)
         {
             case OutboxKind.Update:

@@ -188,8 +188,9 @@ public sealed class SlackSandbox(SystemDb system, SandboxSlackTransport transpor
     {
         text = text.Trim();
         if (text.Length == 0) return;
+        string ts;
         await using (var db = system.Open("the Slack sandbox"))
-            await transport.AddMessageAsync(db, user, new JsonObject { ["text"] = text }, fromBot: false, ephemeral: text.StartsWith('/'), cancellationToken);
+            ts = await transport.AddMessageAsync(db, user, new JsonObject { ["text"] = text }, fromBot: false, ephemeral: text.StartsWith('/'), cancellationToken);
         var channel = SandboxSlackTransport.DmChannelOf(user.SlackUserId!);
         if (text.StartsWith('/'))
         {
@@ -207,7 +208,6 @@ public sealed class SlackSandbox(SystemDb system, SandboxSlackTransport transpor
             if (answer is not null) await transport.PostToResponseUrlAsync(fields["response_url"], answer, cancellationToken);
             return;
         }
-        var ts = (clock.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0).ToString("F6", CultureInfo.InvariantCulture);
         var envelope = new JsonObject
         {
             ["token"] = "sandbox", ["team_id"] = org.SlackTeamId, ["api_app_id"] = "A0SANDBOX", ["type"] = "event_callback",

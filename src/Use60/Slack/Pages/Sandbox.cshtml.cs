@@ -12,6 +12,8 @@ using Use60.Admin;
 using Use60.Data;
 using Use60.Orgs;
 
+using static Use60.Slack.SlackJson;
+
 namespace Use60.Slack.Pages;
 
 /// <summary>
@@ -215,7 +217,6 @@ public sealed partial class SandboxModel(SlackSandbox sandbox, Use60Db db, IOpti
         return local.ToString(DateOnly.FromDateTime(local.DateTime) == today ? "HH:mm" : "ddd d MMM HH:mm", CultureInfo.InvariantCulture);
     }
 
-    public static string? Str(JsonNode? node) => node is JsonValue value && value.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : null;
 
     public static IReadOnlyList<JsonObject> Objects(JsonNode? node) => node is JsonArray array ? [.. array.OfType<JsonObject>()] : [];
 
