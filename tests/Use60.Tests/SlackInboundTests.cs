@@ -281,6 +281,63 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
         await FakeSlack.WaitUntilAsync(() => Slack.CallsOf("chat.postMessage").Any(c => c.Args["text"].Contains("Settings saved")), "the confirmation");
     }
 
+    [Fact]
+    public async Task Callbacks_left_behind_by_a_crash_after_the_ack_are_finished_once_by_the_poller_when_their_lease_expires()
+    {
+        // What a process killed right after its acknowledgements leaves in the inbox: a row never handed to a worker, and a row whose
+        // worker died holding it (its lease has run out). A third is still held by a live worker and must be left alone until its lease ends.
+        var member = fixture.Org[1];
+        var now = DateTimeOffset.UtcNow;
+        var neverHandedOver = await StoreAsync("Ev0CRASH001", attempts: 0, lockedUntil: null, receivedAt: now.AddMinutes(-1));
+        var workerDied = await StoreAsync("Ev0CRASH002", attempts: 1, lockedUntil: now.AddSeconds(-1), receivedAt: now.AddMinutes(-6));
+        var stillHeld = await StoreAsync("Ev0CRASH003", attempts: 1, lockedUntil: now.AddMinutes(5), receivedAt: now.AddSeconds(-5));
+        var worker = fixture.App.Service<SlackInboxWorker>();
+
+        await worker.PollAsync(CancellationToken.None);
+        await FakeSlack.WaitUntilAsync(() => RepliesSent(neverHandedOver) == 1 && RepliesSent(workerDied) == 1, "replies to the two orphaned callbacks");
+        await worker.PollAsync(CancellationToken.None);
+        await fixture.App.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
+
+        Assert.Equal((InboxOutcome.Handled, 1), await OutcomeAsync(neverHandedOver));
+        Assert.Equal((InboxOutcome.Handled, 2), await OutcomeAsync(workerDied));
+        Assert.Equal(((InboxOutcome?)null, 1), await OutcomeAsync(stillHeld));
+        Assert.Equal(0, RepliesSent(stillHeld));
+
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+            await db.SlackInbox.Where(i => i.Id == stillHeld).ExecuteUpdateAsync(s => s.SetProperty(i => i.LockedUntil, DateTimeOffset.UtcNow.AddSeconds(-1)));
+        await worker.PollAsync(CancellationToken.None);
+        await FakeSlack.WaitUntilAsync(() => RepliesSent(stillHeld) == 1, "the reply once the live worker's lease ran out");
+        Assert.Equal((InboxOutcome.Handled, 2), await OutcomeAsync(stillHeld));
+        Assert.Equal([1, 1, 1], new[] { neverHandedOver, workerDied, stillHeld }.Select(RepliesSent));
+
+        async Task<long> StoreAsync(string eventId, int attempts, DateTimeOffset? lockedUntil, DateTimeOffset receivedAt)
+        {
+            await using var db = fixture.App.Service<SystemDb>().Open("test");
+            var item = new InboxItem
+            {
+                DedupeKey = "event:" + eventId, Kind = InboxKind.Event, TeamId = Slack.TeamId,
+                Payload = Requests.DirectMessage(eventId, member.SlackUserId!, "are you there?").ToJsonString(),
+                ReceivedAt = receivedAt, Attempts = attempts, LockedUntil = lockedUntil,
+            };
+            db.SlackInbox.Add(item);
+            await db.SaveChangesAsync();
+            return item.Id;
+        }
+
+        int RepliesSent(long inboxId)
+        {
+            using var db = fixture.App.Service<SystemDb>().Open("test");
+            return db.SlackOutbox.Count(m => m.Source == $"inbox {inboxId}" && m.Status == OutboxStatus.Sent);
+        }
+
+        async Task<(InboxOutcome?, int)> OutcomeAsync(long inboxId)
+        {
+            await using var db = fixture.App.Service<SystemDb>().Open("test");
+            var item = await db.SlackInbox.AsNoTracking().SingleAsync(i => i.Id == inboxId);
+            return (item.Outcome, item.Attempts);
+        }
+    }
+
     JsonObject Submission(AppUser rep, string zone, string snooze)
     {
         var payload = Requests.Interaction("view_submission", rep.SlackUserId!);

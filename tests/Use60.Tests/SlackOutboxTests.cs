@@ -135,6 +135,35 @@ public sealed class SlackOutboxTests(SlackAppFixture fixture) : IClassFixture<Sl
         Assert.True((await RowAsync(first.Id)).Status == OutboxStatus.Sent);
     }
 
+    [Fact]
+    public async Task A_row_interrupted_mid_send_is_marked_failed_once_its_lease_expires_and_never_sent_again()
+    {
+        // A dispatcher that died between claiming and recording leaves 'sending' rows: Slack may or may not have the message,
+        // so sending it again could post it twice. One lease has run out; the other's dispatcher may still be at work.
+        var now = DateTimeOffset.UtcNow;
+        var outbox = fixture.App.Service<SlackOutbox>();
+        OutboxMessage dead, alive;
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+        {
+            dead = outbox.Add(db, OutboxDraft.Dm(Rep.OrgId, Rep.Id, new SlackMessage("sent by a dispatcher that died"), "test"));
+            alive = outbox.Add(db, OutboxDraft.Dm(Rep.OrgId, Rep.Id, new SlackMessage("being sent right now"), "test"));
+            (dead.Status, dead.Attempts, dead.LockedUntil) = (OutboxStatus.Sending, 1, now.AddSeconds(-1));
+            (alive.Status, alive.Attempts, alive.LockedUntil) = (OutboxStatus.Sending, 1, now.AddMinutes(2));
+            await db.SaveChangesAsync();
+        }
+
+        await fixture.App.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
+        await fixture.App.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
+
+        var failed = await RowAsync(dead.Id);
+        Assert.Equal((OutboxStatus.Failed, 1), (failed.Status, failed.Attempts));
+        Assert.Contains("interrupted during delivery", failed.Error);
+        var held = await RowAsync(alive.Id);
+        Assert.Equal((OutboxStatus.Sending, 1, (string?)null), (held.Status, held.Attempts, held.Error));
+        Assert.Empty(Calls("sent by a dispatcher that died"));
+        Assert.Empty(Calls("being sent right now"));
+    }
+
     List<FakeSlack.Call> Calls(string text) => [.. Slack.CallsOf("chat.postMessage").Where(c => c.Args["text"] == text)];
 
     Task<OutboxMessage> SendAsync(OutboxDraft draft) =>

@@ -71,13 +71,20 @@ static class SlackBuiltIns
     }
 
     /// <summary>A "See more" button under a cut-short text: the full text, from the outbox row that sent the message, in a modal.</summary>
+    /// <remarks>
+    /// Anyone who can see the message may click, also in a channel where another rep's message was posted, so the row is read
+    /// across users (the outbox is private to its sender) but only within the clicker's org and only by the message's channel and ts,
+    /// which come from Slack's signed payload.
+    /// </remarks>
     static async Task ShowFullTextAsync(SlackRequest request)
     {
-        var channel = request.Payload["container"]?["channel_id"]?.GetValue<string>();
-        var ts = request.Payload["container"]?["message_ts"]?.GetValue<string>();
+        var channel = SlackJson.Str(request.Payload["container"]?["channel_id"]);
+        var ts = SlackJson.Str(request.Payload["container"]?["message_ts"]);
         var key = request.ActionValue ?? "";
-        var db = request.Service<Use60Db>();
-        var sent = await db.SlackOutbox.AsNoTracking().Where(m => m.SlackChannel == channel && m.SlackTs == ts)
+        var orgId = request.Org.Id;
+        await using var db = request.Service<SystemDb>().Open("read the full text behind a See more button");
+        var sent = channel is null || ts is null ? null : await db.SlackOutbox.AsNoTracking()
+            .Where(m => m.OrgId == orgId && m.SlackChannel == channel && m.SlackTs == ts)
             .Select(m => m.SeeMore).FirstOrDefaultAsync(request.Aborted);
         var texts = sent is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(sent);
         if (texts?.GetValueOrDefault(key) is not { } full)

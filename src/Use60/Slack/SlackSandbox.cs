@@ -7,6 +7,8 @@ using Microsoft.EntityFrameworkCore;
 using Use60.Data;
 using Use60.Orgs;
 
+using static Use60.Slack.SlackJson;
+
 namespace Use60.Slack;
 
 /// <summary>
@@ -221,25 +223,44 @@ public sealed class SlackSandbox(SystemDb system, SandboxSlackTransport transpor
         await PostSignedAsync("slack/events", Json(envelope), cancellationToken);
     }
 
-    /// <summary>A click on a button (or a pick in a select) of a message in the DM.</summary>
-    public async Task ClickAsync(Org org, AppUser user, long messageId, string blockId, string actionId, string? value, CancellationToken cancellationToken)
+    /// <summary>
+    /// A click on a button, or a pick in a select or overflow menu, of a message in the DM. The payload describes the element as the
+    /// stored message has it (its type, and for a menu the picked option), as Slack would; false when the message has no such
+    /// element or option.
+    /// </summary>
+    public async Task<bool> ClickAsync(Org org, AppUser user, long messageId, string blockId, string actionId, string? value,
+        CancellationToken cancellationToken)
     {
         SandboxMessage? message;
         await using (var db = system.Open("the Slack sandbox"))
             message = await db.SandboxMessages.AsNoTracking().SingleOrDefaultAsync(m => m.Id == messageId && m.UserId == user.Id, cancellationToken);
-        if (message is null) return;
+        if (message is null || JsonNode.Parse(message.Message) is not JsonObject stored) return false;
+        if (SandboxBlocks.ElementIn(stored, blockId, actionId) is not { } element) return false;
+
+        var type = Str(element["type"]) ?? "button";
+        var action = new JsonObject
+        {
+            ["type"] = type, ["action_id"] = actionId, ["block_id"] = blockId,
+            ["action_ts"] = clock.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+        };
+        if (type == "button")
+        {
+            action["text"] = element["text"]?.DeepClone();
+            action["value"] = Str(element["value"]);
+        }
+        else if (SandboxBlocks.OptionsOf(element).FirstOrDefault(o => Str(o["value"]) == value) is { } option)
+            action["selected_option"] = option.DeepClone();
+        else return false;
+
         var channel = SandboxSlackTransport.DmChannelOf(user.SlackUserId!);
         var payload = Interaction("block_actions", org, user);
         payload["container"] = new JsonObject { ["type"] = "message", ["channel_id"] = channel, ["message_ts"] = message.Ts };
         payload["channel"] = new JsonObject { ["id"] = channel, ["name"] = "directmessage" };
-        payload["message"] = JsonNode.Parse(message.Message);
+        payload["message"] = stored;
         payload["response_url"] = SandboxSlackTransport.ResponseUrlFor(user);
-        payload["actions"] = new JsonArray(new JsonObject
-        {
-            ["action_id"] = actionId, ["block_id"] = blockId, ["type"] = "button", ["value"] = value,
-            ["action_ts"] = clock.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
-        });
+        payload["actions"] = new JsonArray(action);
         await PostSignedAsync("slack/interactions", PayloadForm(payload), cancellationToken);
+        return true;
     }
 
     /// <summary>Submits the open modal with the values typed into it (block id → action id → value).</summary>
@@ -341,4 +362,25 @@ public sealed class SlackSandbox(SystemDb system, SandboxSlackTransport transpor
             .Replace("://0.0.0.0", "://127.0.0.1")) { Path = "/" };
         return uri.Uri;
     }
+}
+
+/// <summary>Reading the Block Kit JSON of a stored sandbox message or modal, for the page and the clicks it sends.</summary>
+public static class SandboxBlocks
+{
+    public static IReadOnlyList<JsonObject> Objects(JsonNode? node) => node is JsonArray array ? [.. array.OfType<JsonObject>()] : [];
+
+    /// <summary>Slack gives every block an id; a block the app sent without one gets a stable stand-in here.</summary>
+    public static string BlockIdOf(JsonObject block, int index) => Str(block["block_id"]) ?? $"sandbox_block_{index}";
+
+    /// <summary>A select's or overflow menu's options, flattening option groups.</summary>
+    public static IReadOnlyList<JsonObject> OptionsOf(JsonObject element) =>
+        element["options"] is JsonArray ? Objects(element["options"])
+            : [.. Objects(element["option_groups"]).SelectMany(g => Objects(g["options"]))];
+
+    /// <summary>The interactive element of a message with that block and action id: in an actions block, or a section's accessory.</summary>
+    public static JsonObject? ElementIn(JsonObject message, string blockId, string actionId) =>
+        Objects(message["blocks"]).Select((block, index) => (block, index))
+            .Where(b => BlockIdOf(b.block, b.index) == blockId)
+            .SelectMany(b => b.block["accessory"] is JsonObject accessory ? [accessory] : Objects(b.block["elements"]))
+            .FirstOrDefault(e => Str(e["action_id"]) == actionId);
 }

@@ -29,15 +29,17 @@ public sealed class SlackRequests(HttpClient client, string secret, string teamI
     public Task<HttpResponseMessage> InteractionAsync(JsonObject payload, string path = "slack/interactions") =>
         PostAsync(path, Form(new Dictionary<string, string> { ["payload"] = payload.ToJsonString() }));
 
-    public JsonObject DirectMessage(string eventId, string slackUserId, string text) => new()
+    public JsonObject DirectMessage(string eventId, string slackUserId, string text) => Event(eventId, new JsonObject
+    {
+        ["type"] = "message", ["channel_type"] = "im", ["channel"] = "D" + slackUserId, ["user"] = slackUserId, ["text"] = text,
+        ["ts"] = "1700000000.000100", ["event_ts"] = "1700000000.000100",
+    });
+
+    /// <summary>An event_callback envelope around <paramref name="inner"/>.</summary>
+    public JsonObject Event(string eventId, JsonObject inner) => new()
     {
         ["token"] = "legacy", ["team_id"] = teamId, ["api_app_id"] = "A0USE60", ["type"] = "event_callback", ["event_id"] = eventId,
-        ["event_time"] = 1700000000,
-        ["event"] = new JsonObject
-        {
-            ["type"] = "message", ["channel_type"] = "im", ["channel"] = "D" + slackUserId, ["user"] = slackUserId, ["text"] = text,
-            ["ts"] = "1700000000.000100", ["event_ts"] = "1700000000.000100",
-        },
+        ["event_time"] = 1700000000, ["event"] = inner,
     };
 
     public JsonObject Interaction(string type, string slackUserId) => new()

@@ -12,6 +12,7 @@ using Use60.Admin;
 using Use60.Data;
 using Use60.Orgs;
 
+using static Use60.Slack.SandboxBlocks;
 using static Use60.Slack.SlackJson;
 
 namespace Use60.Slack.Pages;
@@ -95,8 +96,13 @@ public sealed partial class SandboxModel(SlackSandbox sandbox, Use60Db db, IOpti
             Error = "That message is no longer in this conversation.";
             return Page();
         }
-        return await RunAsync("send your click", user, () => sandbox.ClickAsync(Org, Selected, messageId, blockId ?? "", actionId,
-            string.IsNullOrEmpty(value) ? null : value, cancellationToken), null, cancellationToken);
+        var clicked = true;
+        var result = await RunAsync("send your click", user, async () =>
+            clicked = await sandbox.ClickAsync(Org, Selected, messageId, blockId ?? "", actionId, string.IsNullOrEmpty(value) ? null : value,
+                cancellationToken), null, cancellationToken);
+        if (clicked) return result;
+        Error = "That button or option is no longer in the message.";
+        return Page();
     }
 
     /// <summary>The open modal's Submit: its inputs' values, by block id, with action ids and types from the view itself.</summary>
@@ -218,11 +224,6 @@ public sealed partial class SandboxModel(SlackSandbox sandbox, Use60Db db, IOpti
     }
 
 
-    public static IReadOnlyList<JsonObject> Objects(JsonNode? node) => node is JsonArray array ? [.. array.OfType<JsonObject>()] : [];
-
-    /// <summary>Slack gives every block an id; a block the app sent without one gets a stable stand-in here.</summary>
-    public static string BlockIdOf(JsonObject block, int index) => Str(block["block_id"]) ?? $"sandbox_block_{index}";
-
     /// <summary>The text of a text object ({type, text}) or a bare string.</summary>
     public static string TextOf(JsonNode? text) => Str(text) ?? Str(text?["text"]) ?? "";
 
@@ -232,11 +233,6 @@ public sealed partial class SandboxModel(SlackSandbox sandbox, Use60Db db, IOpti
 
     public static IHtmlContent Plain(string? text) =>
         new HtmlString(Emoji(WebUtility.HtmlEncode(text ?? "")).Replace("\r\n", "\n").Replace("\n", "<br>"));
-
-    /// <summary>A select's options, flattening option groups.</summary>
-    public static IReadOnlyList<JsonObject> OptionsOf(JsonObject element) =>
-        element["options"] is JsonArray ? Objects(element["options"])
-            : [.. Objects(element["option_groups"]).SelectMany(g => Objects(g["options"]))];
 
     public static string? ButtonStyle(JsonObject element) => Str(element["style"]) is "primary" or "danger" ? Str(element["style"]) : null;
 
