@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Use60.Admin;
 using Use60.Calendar;
+using Use60.Copilot;
 using Use60.Crm;
 using Use60.Data;
 using Use60.Orgs;
@@ -63,6 +64,27 @@ public sealed class RlsFixture : IAsyncLifetime
                 new OutboxMessage { OrgId = user.OrgId, UserId = user.Id, Message = "{\"text\":\"hi\"}", Source = "test", NotBefore = DateTimeOffset.UtcNow.AddYears(1) });
             audit.Record(db, "test.seeded", AuditSeverity.Info, user.OrgId, user.Id);
             await db.SaveChangesAsync();
+
+            // The copilot's private rows.
+            var now = DateTimeOffset.UtcNow;
+            var conversation = new Conversation { OrgId = user.OrgId, UserId = user.Id, Channel = "D" + user.SlackUserId, StartedAt = now, LastMessageAt = now };
+            var action = new PendingAction
+            {
+                OrgId = user.OrgId, UserId = user.Id, ConversationId = conversation.Id, Action = "send_email", Params = "{}", Preview = "{}", ExpiresAt = now.AddDays(1),
+            };
+            db.AddRange(conversation, action);
+            await db.SaveChangesAsync();
+            db.AddRange(
+                new ConversationMessage { OrgId = user.OrgId, UserId = user.Id, ConversationId = conversation.Id, Role = MessageRole.User, Text = "private question" },
+                new ToolExecution { OrgId = user.OrgId, UserId = user.Id, ConversationId = conversation.Id, Tool = "list_skills", Arguments = "", CreatedAt = now },
+                new LlmCall { OrgId = user.OrgId, UserId = user.Id, ConversationId = conversation.Id, Model = "test", CreatedAt = now },
+                new CopilotUsage { OrgId = user.OrgId, UserId = user.Id, Month = new DateOnly(now.Year, now.Month, 1), Requests = 1 },
+                new OutboundEmail
+                {
+                    OrgId = user.OrgId, UserId = user.Id, PendingActionId = action.Id, ContactId = contact.Id, ToAddress = "pat@example.com", Subject = "Hi", Body = "Hello",
+                    Delivery = EmailDelivery.Sandbox,
+                });
+            await db.SaveChangesAsync();
         });
     }
 
@@ -71,6 +93,7 @@ public sealed class RlsFixture : IAsyncLifetime
         await TestData.AsAsync(App.Services, org[0], async db =>
         {
             db.OrgProfiles.Add(new OrgProfile { OrgId = org.Id, CompanyName = org.Org.Name, Competitors = [new CompetitorInfo { Name = "WidgetCo" }] });
+            db.SkillOverrides.Add(new SkillOverride { OrgId = org.Id, SkillKey = "house-style", Document = "---\nkey: house-style\n---\n", UpdatedBy = org[0].Id });
             await db.SaveChangesAsync();
         });
         // What only the system path writes: a workspace install and the sandbox's DM and modal.

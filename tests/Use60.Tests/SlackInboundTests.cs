@@ -160,7 +160,7 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
         Assert.All([first, second, third], r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
 
         var channel = "D" + member.SlackUserId;
-        bool IsReply(FakeSlack.Call c) => c.Args["channel"] == channel && c.Args["text"].Contains("can't hold a conversation yet");
+        bool IsReply(FakeSlack.Call c) => c.Args["channel"] == channel && c.Args["text"].Contains("I'm not sure what you mean");
         await FakeSlack.WaitUntilAsync(() => Slack.CallsOf("chat.postMessage").Any(IsReply), "the reply to the DM");
         await using var db = fixture.App.Service<SystemDb>().Open("test");
         await FakeSlack.WaitUntilAsync(() => db.SlackInbox.AsNoTracking().Single(i => i.DedupeKey == "event:Ev0TRIPLE01").ProcessedAt is not null, "processed");
@@ -186,11 +186,12 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
     }
 
     [Fact]
-    public async Task Unknown_subcommands_and_unknown_buttons_get_a_helpful_answer_not_silence()
+    public async Task Free_text_after_sixty_goes_to_the_copilot_and_unknown_buttons_get_a_helpful_answer_not_silence()
     {
         var response = await Requests.CommandAsync(fixture.Org[1].SlackUserId!, "frobnicate now");
         var text = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["text"]!.GetValue<string>();
-        Assert.Contains("I don't know `/sixty frobnicate now`", text);
+        // Free text after /sixty is a question for the copilot, which says what it can do when it does not understand.
+        Assert.Contains("I'm not sure what you mean", text);
         Assert.Contains("/sixty help", text);
 
         var click = Requests.Interaction("block_actions", fixture.Org[1].SlackUserId!);

@@ -29,9 +29,3 @@ public sealed class LlmOptions : IValidatedOptions
             yield return $"OPENAI_MODEL is empty: name a model with tool calling, e.g. {DefaultModel}.";
     }
 }
-
-public static class CopilotFeature
-{
-    public static IServiceCollection AddCopilot(this IServiceCollection services, IConfiguration configuration) =>
-        services.AddValidatedOptions<LlmOptions>(configuration);
-}

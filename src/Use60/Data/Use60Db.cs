@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Use60.Admin;
 using Use60.Calendar;
+using Use60.Copilot;
 using Use60.Crm;
 using Use60.Orgs;
 using Use60.Security;
@@ -62,6 +63,14 @@ public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext ten
     public DbSet<OutboxMessage> SlackOutbox => Set<OutboxMessage>();
     public DbSet<SandboxMessage> SandboxMessages => Set<SandboxMessage>();
     public DbSet<SandboxView> SandboxViews => Set<SandboxView>();
+    public DbSet<Conversation> Conversations => Set<Conversation>();
+    public DbSet<ConversationMessage> ConversationMessages => Set<ConversationMessage>();
+    public DbSet<ToolExecution> ToolExecutions => Set<ToolExecution>();
+    public DbSet<LlmCall> LlmCalls => Set<LlmCall>();
+    public DbSet<CopilotUsage> CopilotUsage => Set<CopilotUsage>();
+    public DbSet<PendingAction> PendingActions => Set<PendingAction>();
+    public DbSet<SkillOverride> SkillOverrides => Set<SkillOverride>();
+    public DbSet<OutboundEmail> OutboundEmails => Set<OutboundEmail>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

@@ -100,6 +100,17 @@ public sealed record ContextBlock(IReadOnlyList<string> Elements) : Block
     public override JsonObject ToJson() => Typed("context").Put("elements", BlockKitJson.Array(Elements, BlockKitJson.Mrkdwn));
 }
 
+/// <summary>A block as Slack sent it back (the blocks of a clicked message), passed through when that message is edited in place.</summary>
+public sealed record RawBlock(JsonObject Json) : Block
+{
+    public override JsonObject ToJson()
+    {
+        var json = Json.DeepClone().AsObject();
+        if (BlockId is not null) json["block_id"] = BlockId;
+        return json;
+    }
+}
+
 public sealed record DividerBlock() : Block
 {
     public override JsonObject ToJson() => Typed("divider");

@@ -154,6 +154,8 @@ public static class BlockKitLimits
         ContextBlock c => c.Elements.Sum(e => e.Length),
         ActionsBlock a => a.Elements.Sum(TextLength),
         InputBlock i => i.Label.Length + (i.Hint?.Length ?? 0) + TextLength(i.Element),
+        // Slack's own blocks came within its limits; their text still counts toward a message's total.
+        RawBlock r => r.Json.ToJsonString().Length,
         _ => 0,
     };
 

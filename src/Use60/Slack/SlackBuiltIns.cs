@@ -31,7 +31,7 @@ public static class SlackHelp
     }
 }
 
-/// <summary>The Slack layer's own listeners: help, the Home tab, "See more", and the workspace leaving.</summary>
+/// <summary>The Slack layer's own listeners: help, the Home tab, "See more", and the workspace leaving. Conversation is the copilot's.</summary>
 static class SlackBuiltIns
 {
     public static void Register(SlackListeners slack) => slack
@@ -43,16 +43,7 @@ static class SlackBuiltIns
         .Event(SlackEvents.AppHomeOpened, PublishHomeAsync)
         .Event(SlackEvents.AppUninstalled, request => request.Service<SlackWorkspaces>().DisableAsync(request.Org, "app_uninstalled", request.Aborted))
         .Event(SlackEvents.TokensRevoked, request => request.Service<SlackWorkspaces>().DisableAsync(request.Org, "tokens_revoked", request.Aborted))
-        // The copilot (a later feature) answers conversation; until then a message gets directions, not silence.
-        .Event(SlackEvents.DirectMessage, PointToHelp)
-        .Event(SlackEvents.AppMention, PointToHelp)
         .Action(BlockKitLimits.SeeMoreActionId, ShowFullTextAsync);
-
-    static Task PointToHelp(SlackRequest request)
-    {
-        request.Reply(new SlackMessage("I can't hold a conversation yet. Type `/sixty help` to see what I can do."));
-        return Task.CompletedTask;
-    }
 
     static async Task PublishHomeAsync(SlackRequest request)
     {

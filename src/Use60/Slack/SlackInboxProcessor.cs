@@ -107,7 +107,7 @@ public sealed partial class SlackInboxProcessor(IServiceProvider services, Syste
         if (tookWindow)
         {
             if (item.Kind == InboxKind.Interaction) inlineBody = request?.ViewResponse;
-            else if (item.Kind == InboxKind.Command && queued.FirstOrDefault(r => r.Target != ReplyTarget.DirectMessage) is { } first
+            else if (item.Kind == InboxKind.Command && queued.FirstOrDefault(r => r.Target is ReplyTarget.Person or ReplyTarget.Channel) is { } first
                      && BlockKitLimits.Fit(first.Message) is [var single])
             {
                 inlineBody = CommandAnswer(single, first.Target);
@@ -145,6 +145,9 @@ public sealed partial class SlackInboxProcessor(IServiceProvider services, Syste
         return reply.Target switch
         {
             ReplyTarget.DirectMessage => OutboxDraft.Dm(request.Org.Id, user.Id, reply.Message, source),
+            ReplyTarget.Original when request.ResponseUrl is { } url =>
+                OutboxDraft.Respond(request.Org.Id, user.Id, url, item.ReceivedAt + SlackOutbox.ResponseUrlLifetime, reply.Message, inChannel: false, source)
+                    with { ReplaceOriginal = true },
             ReplyTarget.Person when request.ResponseUrl is { } url =>
                 OutboxDraft.Respond(request.Org.Id, user.Id, url, item.ReceivedAt + SlackOutbox.ResponseUrlLifetime, reply.Message, inChannel: false, source),
             ReplyTarget.Channel when request.ResponseUrl is { } url =>
@@ -210,7 +213,8 @@ public sealed partial class SlackInboxProcessor(IServiceProvider services, Syste
                 var name = space < 0 ? words : words[..space];
                 var rest = space < 0 ? "" : words[(space + 1)..].Trim();
                 if (name.Length == 0) name = "help";
-                return (listeners.FindSubcommand(command, name)?.Handler, rest, $"command {command} {name}");
+                if (listeners.FindSubcommand(command, name) is { } subcommand) return (subcommand.Handler, rest, $"command {command} {name}");
+                return (listeners.FindFallback(command), words, $"command {command} (free text)");
             }
             case InboxKind.Event:
             {

@@ -20,6 +20,7 @@ public sealed class SlackListeners
 {
     readonly Dictionary<string, Dictionary<string, Subcommand>> commands = new(StringComparer.OrdinalIgnoreCase);
     readonly Dictionary<string, SlackHandler> actions = [], events = [], submissions = [], closings = [], shortcuts = [];
+    readonly Dictionary<string, SlackHandler> fallbacks = new(StringComparer.OrdinalIgnoreCase);
     readonly Dictionary<string, SlackOptionsHandler> options = [];
 
     /// <summary>Slack's limit on action_id and callback_id.</summary>
@@ -32,6 +33,9 @@ public sealed class SlackListeners
         Add(subcommands, subcommand, new Subcommand(command, subcommand, description, handler), $"{command} {subcommand}");
         return this;
     }
+
+    /// <summary>What a slash command does with text that names no subcommand (<c>/sixty what's overdue?</c>): the whole text goes to it.</summary>
+    public SlackListeners CommandFallback(string command, SlackHandler handler) => Add(fallbacks, command, handler, $"{command} (anything else)");
 
     /// <summary>A button, select or overflow, by action_id.</summary>
     public SlackListeners Action(string actionId, SlackHandler handler) => Add(actions, actionId, handler, "action " + actionId);
@@ -60,6 +64,7 @@ public sealed class SlackListeners
     public Subcommand? FindSubcommand(string command, string name) =>
         commands.TryGetValue(command, out var subcommands) && subcommands.TryGetValue(name, out var found) ? found : null;
 
+    public SlackHandler? FindFallback(string command) => fallbacks.GetValueOrDefault(command);
     public SlackHandler? FindAction(string actionId) => actions.GetValueOrDefault(actionId);
     public SlackHandler? FindEvent(string type) => events.GetValueOrDefault(type);
     public SlackHandler? FindSubmission(string callbackId) => submissions.GetValueOrDefault(callbackId);
@@ -96,6 +101,9 @@ public enum ReplyTarget
 
     /// <summary>The person's DM with the bot.</summary>
     DirectMessage,
+
+    /// <summary>In place of the message whose button was clicked (response_url with replace_original), e.g. a preview showing its outcome.</summary>
+    Original,
 }
 
 public sealed record PendingReply(ReplyTarget Target, SlackMessage Message);

@@ -14,6 +14,9 @@ public sealed record OutboxDraft(Guid OrgId, Guid? UserId, OutboxKind Kind, Slac
     public string? ResponseUrl { get; init; }
     public DateTimeOffset? ResponseUrlExpiresAt { get; init; }
     public bool InChannel { get; init; }
+
+    /// <summary>A response_url answer that replaces the message the clicked button was in.</summary>
+    public bool ReplaceOriginal { get; init; }
     public long? UpdateOf { get; init; }
 
     /// <summary>To a rep, in their DM with the bot.</summary>
@@ -56,7 +59,8 @@ public sealed class SlackOutbox(TimeProvider clock)
         var rows = parts.Select(part =>
         {
             var json = part.ToJson();
-            if (draft.Kind == OutboxKind.ResponseUrl) json["response_type"] = draft.InChannel ? "in_channel" : "ephemeral";
+            if (draft.Kind == OutboxKind.ResponseUrl && draft.ReplaceOriginal) json["replace_original"] = true;
+            else if (draft.Kind == OutboxKind.ResponseUrl) json["response_type"] = draft.InChannel ? "in_channel" : "ephemeral";
             return new OutboxMessage
             {
                 OrgId = draft.OrgId,

@@ -22,7 +22,9 @@ public sealed class SandboxSlackTransport(SystemDb system, TimeProvider clock) :
 
     public static string DmChannelOf(string slackUserId) => "D" + slackUserId;
 
-    public static string ResponseUrlFor(AppUser user) => $"{ResponseUrlPrefix}{user.OrgId}/{user.Id}/{Guid.NewGuid():N}";
+    /// <summary>A response_url for a user; one for a click also names the clicked message, which replace_original edits.</summary>
+    public static string ResponseUrlFor(AppUser user, string? messageTs = null) =>
+        $"{ResponseUrlPrefix}{user.OrgId}/{user.Id}/{Guid.NewGuid():N}" + (messageTs is null ? "" : "/" + messageTs);
 
     /// <summary>A trigger id names the user it was issued to, so views.open knows whose screen the modal goes to.</summary>
     public static string TriggerFor(AppUser user) => $"sandbox.{user.OrgId}.{user.Id}.{Guid.NewGuid():N}";
@@ -100,10 +102,17 @@ public sealed class SandboxSlackTransport(SystemDb system, TimeProvider clock) :
     public async Task PostToResponseUrlAsync(string responseUrl, JsonObject body, CancellationToken cancellationToken)
     {
         var parts = responseUrl.StartsWith(ResponseUrlPrefix, StringComparison.Ordinal) ? responseUrl[ResponseUrlPrefix.Length..].Split('/') : [];
-        if (parts is not [var org, var userId, _] || !Guid.TryParse(org, out var orgId) || !Guid.TryParse(userId, out var uid))
+        if (parts.Length is not (3 or 4) || !Guid.TryParse(parts[0], out var orgId) || !Guid.TryParse(parts[1], out var uid))
             throw new SlackApiException("response_url", "expired_url", SlackFailure.Permanent);
         await using var db = system.Open("the Slack sandbox");
         var user = await db.Users.AsNoTracking().SingleAsync(u => u.OrgId == orgId && u.Id == uid, cancellationToken);
+        if (body["replace_original"]?.GetValue<bool>() == true && parts is [_, _, _, var ts])
+        {
+            body.Remove("replace_original");
+            var replaced = await db.SandboxMessages.Where(m => m.UserId == uid && m.Ts == ts)
+                .ExecuteUpdateAsync(s => s.SetProperty(m => m.Message, body.ToJsonString()).SetProperty(m => m.EditedAt, clock.GetUtcNow()), cancellationToken);
+            if (replaced == 1) return;
+        }
         var ephemeral = body["response_type"]?.GetValue<string>() != "in_channel";
         await AddMessageAsync(db, user, body, fromBot: true, ephemeral, cancellationToken);
     }
@@ -257,7 +266,7 @@ public sealed class SlackSandbox(SystemDb system, SandboxSlackTransport transpor
         payload["container"] = new JsonObject { ["type"] = "message", ["channel_id"] = channel, ["message_ts"] = message.Ts };
         payload["channel"] = new JsonObject { ["id"] = channel, ["name"] = "directmessage" };
         payload["message"] = stored;
-        payload["response_url"] = SandboxSlackTransport.ResponseUrlFor(user);
+        payload["response_url"] = SandboxSlackTransport.ResponseUrlFor(user, message.Ts);
         payload["actions"] = new JsonArray(action);
         await PostSignedAsync("slack/interactions", PayloadForm(payload), cancellationToken);
         return true;

@@ -1,0 +1,24 @@
+using Use60.Hosting;
+using Use60.Slack;
+
+namespace Use60.Copilot;
+
+public static class CopilotFeature
+{
+    public static IServiceCollection AddCopilot(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddValidatedOptions<LlmOptions>(configuration);
+        // One set per Slack callback or page request: the session is the rep the tools work for.
+        services.AddScoped<CopilotSession>();
+        services.AddScoped<SkillCatalog>();
+        services.AddScoped<EntityResolver>();
+        services.AddScoped<PendingActions>();
+        services.AddScoped<CopilotActions>();
+        services.AddScoped<ToolTelemetry>();
+        services.AddScoped<CopilotTools>();
+        services.AddScoped<OfflinePlanner>();
+        services.AddScoped<Copilot>();
+        services.AddSingleton<Mailer>();
+        return services.AddSlackListeners(CopilotSlack.Register);
+    }
+}

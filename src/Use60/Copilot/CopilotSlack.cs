@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Use60.Slack;
+
+using static Use60.Slack.SlackJson;
+
+namespace Use60.Copilot;
+
+/// <summary>The copilot in Slack: DMs, @mentions, <c>/sixty ask …</c> and plain <c>/sixty &lt;question&gt;</c>, and the buttons of its answers.</summary>
+static class CopilotSlack
+{
+    public const string ConfirmAction = "copilot_confirm", CancelAction = "copilot_cancel", ChooseAction = "copilot_choose", NoneAction = "copilot_none";
+
+    public static void Register(SlackListeners slack) => slack
+        .Event(SlackEvents.DirectMessage, request => AnswerAsync(request, request.Text, ReplyTarget.Channel))
+        .Event(SlackEvents.AppMention, request => AnswerAsync(request, request.Text, ReplyTarget.Channel))
+        .Command(SlackHelp.Sixty, "ask", "asks your sales teammate anything (also: `/sixty <question>`)", request => AnswerAsync(request, request.Text, ReplyTarget.Person))
+        .CommandFallback(SlackHelp.Sixty, request => AnswerAsync(request, request.Text, ReplyTarget.Person))
+        .Action(ConfirmAction, request => DecideAsync(request, confirm: true))
+        .Action(CancelAction, request => DecideAsync(request, confirm: false))
+        .Action(ChooseAction, ChooseAsync)
+        .Action(NoneAction, request =>
+        {
+            request.Reply(Edited(request, Str(request.Payload["actions"]?[0]?["block_id"]), "None of those — tell me the full name or the company and I'll look again."),
+                ReplyTarget.Original);
+            return Task.CompletedTask;
+        });
+
+    static async Task AnswerAsync(SlackRequest request, string text, ReplyTarget target)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            request.Reply(new SlackMessage(OfflinePlanner.Capabilities), target);
+            return;
+        }
+        var channel = request.ChannelId ?? "D" + request.User.SlackUserId;
+        var answer = await request.Service<Copilot>().AskAsync(request.User, channel, text, request.Aborted);
+        request.Reply(CopilotBlocks.Answer(answer), target);
+    }
+
+    static async Task DecideAsync(SlackRequest request, bool confirm)
+    {
+        if (!Guid.TryParse(request.ActionValue, out var id))
+        {
+            request.Reply(new SlackMessage("That button is broken; ask me again for a fresh preview."));
+            return;
+        }
+        var outcome = await request.Service<Copilot>().DecideAsync(request.User, id, confirm, request.Aborted);
+        // The preview's own message shows what became of it; a refusal (double click, someone else's button) is told to the clicker only.
+        if (outcome.Done) request.Reply(Edited(request, CopilotBlocks.PreviewBlockId(id), (confirm ? "✅ " : "✖️ ") + outcome.Text), ReplyTarget.Original);
+        else request.Reply(new SlackMessage(":information_source: " + outcome.Text));
+    }
+
+    static async Task ChooseAsync(SlackRequest request)
+    {
+        var parts = (request.ActionValue ?? "").Split(':');
+        var answer = parts.Length == 2 && long.TryParse(parts[0], CultureInfo.InvariantCulture, out var messageId) && Guid.TryParse(parts[1], out var candidate)
+            ? await request.Service<Copilot>().ChooseAsync(request.User, messageId, candidate, request.Aborted)
+            : null;
+        if (answer is null)
+        {
+            request.Reply(new SlackMessage("That question has expired; ask me again."));
+            return;
+        }
+        request.Reply(Edited(request, Str(request.Payload["actions"]?[0]?["block_id"]), $"You chose {Str(request.Payload["actions"]?[0]?["text"]?["text"])}."),
+            ReplyTarget.Original);
+        request.Reply(CopilotBlocks.Answer(answer), ReplyTarget.Channel);
+    }
+
+    /// <summary>The clicked message as Slack sent it, with the block of buttons that was used replaced by a line saying what happened.</summary>
+    static SlackMessage Edited(SlackRequest request, string? blockId, string outcome)
+    {
+        var message = request.Payload["message"];
+        var blocks = (message?["blocks"] as JsonArray ?? []).OfType<JsonObject>()
+            .Select(b => Str(b["block_id"]) == blockId && blockId is not null ? new ContextBlock([outcome]) : (Block)new RawBlock(b)).ToList();
+        if (blocks.Count == 0 || blockId is null) blocks.Add(new ContextBlock([outcome]));
+        return new SlackMessage(Str(message?["text"]) ?? outcome, blocks);
+    }
+}

@@ -1,0 +1,158 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.SemanticKernel;
+using Use60.Data;
+
+namespace Use60.Copilot;
+
+/// <summary>
+/// The copilot's four tools, the same for every planner: Semantic Kernel functions whose schemas come from these
+/// signatures and descriptions. The offline planner and the LLM both call them through <see cref="Kernel"/>, where
+/// <see cref="ToolTelemetry"/> records each call.
+/// </summary>
+public sealed class CopilotTools
+{
+    public const string ListSkills = "list_skills", GetSkill = "get_skill", ExecuteAction = "execute_action", ResolveEntity = "resolve_entity";
+
+    readonly CopilotSession session;
+    readonly SkillCatalog skills;
+    readonly CopilotActions actions;
+    readonly EntityResolver resolver;
+
+    public CopilotTools(CopilotSession session, SkillCatalog skills, CopilotActions actions, EntityResolver resolver, ToolTelemetry telemetry)
+    {
+        (this.session, this.skills, this.actions, this.resolver) = (session, skills, actions, resolver);
+        Kernel = new Kernel();
+        Kernel.FunctionInvocationFilters.Add(telemetry);
+        Functions =
+        [
+            KernelFunctionFactory.CreateFromMethod(ListSkillsAsync, ListSkills,
+                "Lists the skills and sequences available to the rep's org: key, name, one-line description, and whether it is a sequence."),
+            KernelFunctionFactory.CreateFromMethod(GetSkillAsync, GetSkill,
+                "Returns a skill's compiled document (instructions with the org's company, voice and pains filled in), its inputs and actions."),
+            KernelFunctionFactory.CreateFromMethod(ExecuteActionAsync, ExecuteAction,
+                "Runs a CRM action, a skill or a sequence. Actions that change something outside this conversation (send_email, " +
+                "post_slack_message, create_task, update_deal_stage, log_activity) only return a preview the rep must confirm; they never run directly."),
+            KernelFunctionFactory.CreateFromMethod(ResolveEntityAsync, ResolveEntity,
+                "Finds people (contacts), companies and deals from a partial reference such as a first name, a nickname or a company, " +
+                "with candidates and a confidence from 0 to 1. More than one good candidate means: ask the rep which one."),
+        ];
+    }
+
+    public Kernel Kernel { get; }
+    public IReadOnlyList<KernelFunction> Functions { get; }
+
+    public KernelFunction this[string name] => Functions.Single(f => f.Name == name);
+
+    /// <summary>Calls a tool as any planner does (through the kernel, with telemetry); returns its JSON result.</summary>
+    public async Task<JsonObject> CallAsync(string name, KernelArguments arguments, CancellationToken cancellationToken)
+    {
+        var result = await this[name].InvokeAsync(Kernel, arguments, cancellationToken);
+        return JsonNode.Parse(result.GetValue<string>()!)!.AsObject();
+    }
+
+    async Task<string> ListSkillsAsync([Description("Only this category: meetings, email, pipeline, deals")] string? category = null,
+        CancellationToken cancellationToken = default)
+    {
+        var all = await skills.ListAsync(session.OrgId, cancellationToken);
+        var chosen = all.Where(s => category is null || string.Equals(s.Category, category.Trim(), StringComparison.OrdinalIgnoreCase));
+        return new JsonObject
+        {
+            ["skills"] = new JsonArray([.. chosen.Select(s => (JsonNode)new JsonObject
+            {
+                ["key"] = s.Key, ["name"] = s.Name, ["description"] = s.Description, ["category"] = s.Category, ["is_sequence"] = s.IsSequence,
+            })]),
+        }.ToJsonString();
+    }
+
+    async Task<string> GetSkillAsync([Description("The skill's key, from list_skills")] string skill_key, CancellationToken cancellationToken = default)
+    {
+        var skill = await skills.FindAsync(session.OrgId, skill_key, cancellationToken) ?? throw new ActionException($"There is no skill '{skill_key}'.");
+        return new JsonObject
+        {
+            ["key"] = skill.Key, ["name"] = skill.Name, ["description"] = skill.Description, ["is_sequence"] = skill.IsSequence,
+            ["inputs"] = new JsonArray([.. skill.Inputs.Select(i => (JsonNode)new JsonObject { ["name"] = i.Name, ["description"] = i.Description, ["required"] = i.Required })]),
+            ["actions"] = new JsonArray([.. skill.Actions.Select(a => (JsonNode)a)]),
+            ["document"] = await actions.CompileAsync(skill, cancellationToken),
+        }.ToJsonString();
+    }
+
+    async Task<string> ExecuteActionAsync(
+        [Description("The action: get_meetings_for_period, get_next_meeting, get_last_meeting, get_pipeline_summary, search_deals, get_deal, " +
+                     "get_contact, get_overdue_tasks, draft_email, create_task, update_deal_stage, log_activity, send_email, post_slack_message, " +
+                     "run_skill, run_sequence")] string action,
+        [Description("The action's parameters as a JSON object, e.g. {\"period\":\"today\"} or {\"sequence_key\":\"seq-next-meeting-command-center\",\"inputs\":{}}")]
+        JsonObject? @params = null,
+        [Description("true (the default) previews without changing anything; external actions are previewed either way until the rep confirms")]
+        bool is_simulation = true,
+        CancellationToken cancellationToken = default)
+    {
+        var result = await actions.ExecuteAsync(action, @params ?? [], is_simulation, cancellationToken);
+        return result.ToJsonString(CopilotActions.Json);
+    }
+
+    async Task<string> ResolveEntityAsync([Description("The reference as the rep wrote it: 'Sarah', 'Bob', 'Acme', 'the TechCorp deal'")] string name,
+        [Description("contact, company or deal; omit to search all three")] string? entity_type = null, CancellationToken cancellationToken = default)
+    {
+        var candidates = await resolver.ResolveAsync(name, entity_type, cancellationToken);
+        var good = EntityResolver.Good(candidates);
+        return new JsonObject
+        {
+            ["query"] = name,
+            ["status"] = good.Count switch { 0 => "not_found", 1 => "resolved", _ => "ambiguous" },
+            ["candidates"] = JsonSerializer.SerializeToNode(candidates.Take(5), CopilotActions.Json),
+        }.ToJsonString();
+    }
+}
+
+/// <summary>Records every tool call of every planner: tool, a short summary of the arguments, duration, outcome.</summary>
+public sealed class ToolTelemetry(Use60Db db, CopilotSession session, TimeProvider clock, ILogger<ToolTelemetry> logger) : IFunctionInvocationFilter
+{
+    const int MaxSummary = 300;
+
+    public async Task OnFunctionInvocationAsync(FunctionInvocationContext context, Func<FunctionInvocationContext, Task> next)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var outcome = ToolOutcome.Ok;
+        string? error = null;
+        try
+        {
+            await next(context);
+            var text = context.Result.GetValue<string>() ?? "";
+            session.ToolOutputs.Add(text);
+            if (text.Contains("\"requires_confirmation\":true", StringComparison.Ordinal)) outcome = ToolOutcome.Preview;
+        }
+        catch (Exception e) when (e is ActionException or TemplateVariableException)
+        {
+            // A tool error is an answer the planner can use (ask, or try something else), not a crash.
+            (outcome, error) = (ToolOutcome.Error, e.Message);
+            context.Result = new FunctionResult(context.Function, new JsonObject { ["error"] = e.Message }.ToJsonString());
+        }
+        finally
+        {
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            db.ToolExecutions.Add(new ToolExecution
+            {
+                OrgId = session.OrgId, UserId = session.User.Id, ConversationId = session.ConversationId, Tool = context.Function.Name,
+                Arguments = Summary(context.Arguments), DurationMs = (int)elapsed.TotalMilliseconds, Outcome = outcome, Error = error,
+                CreatedAt = clock.GetUtcNow(),
+            });
+            await db.SaveChangesAsync(CancellationToken.None);
+            logger.LogInformation("Tool {Tool} {Outcome} in {Elapsed} ms", context.Function.Name, outcome, (int)elapsed.TotalMilliseconds);
+        }
+    }
+
+    // Names and keys, not whole email bodies: telemetry must not become a second copy of what reps write.
+    static string Summary(KernelArguments arguments)
+    {
+        var parts = arguments.Where(a => a.Value is not null && a.Key != "cancellationToken").Select(a =>
+        {
+            var text = a.Value is JsonNode node ? node.ToJsonString() : Convert.ToString(a.Value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+            return $"{a.Key}={(text.Length > 80 ? text[..80] + "…" : text)}";
+        });
+        var summary = string.Join(", ", parts);
+        return summary.Length > MaxSummary ? summary[..MaxSummary] + "…" : summary;
+    }
+}
