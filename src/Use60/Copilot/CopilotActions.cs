@@ -34,9 +34,18 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>Results the Slack layer shows as cards, whichever planner asked for them.</summary>
+    static readonly IReadOnlySet<string> Cards = new HashSet<string> { "meeting_list", "pipeline_summary", "task_list" };
+
     public async Task<JsonObject> ExecuteAsync(string action, JsonObject parameters, bool isSimulation, CancellationToken cancellationToken)
     {
-        action = action.Trim().ToLowerInvariant();
+        var result = await RunAsync(action.Trim().ToLowerInvariant(), parameters, isSimulation, cancellationToken);
+        if ((string?)result["type"] is { } type && Cards.Contains(type)) session.Structured.Add(result);
+        return result;
+    }
+
+    async Task<JsonObject> RunAsync(string action, JsonObject parameters, bool isSimulation, CancellationToken cancellationToken)
+    {
         if (External.Contains(action))
         {
             // Only the action the rep confirmed, with the parameters they saw, runs for real — whatever is_simulation says.

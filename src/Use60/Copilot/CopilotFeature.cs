@@ -1,3 +1,4 @@
+using Use60.Admin;
 using Use60.Hosting;
 using Use60.Slack;
 
@@ -8,6 +9,7 @@ public static class CopilotFeature
     public static IServiceCollection AddCopilot(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddValidatedOptions<LlmOptions>(configuration);
+        services.AddValidatedOptions<CopilotOptions>(configuration);
         // One set per Slack callback or page request: the session is the rep the tools work for.
         services.AddScoped<CopilotSession>();
         services.AddScoped<SkillCatalog>();
@@ -17,8 +19,12 @@ public static class CopilotFeature
         services.AddScoped<ToolTelemetry>();
         services.AddScoped<CopilotTools>();
         services.AddScoped<OfflinePlanner>();
-        services.AddScoped<Copilot>();
+        services.AddScoped<Persona>();
+        services.AddScoped<CopilotLimits>();
+        services.AddScoped<LlmPlanner>();
+        services.AddScoped<CopilotChat>();
         services.AddSingleton<Mailer>();
+        services.AddSingleton(new AdminNavItem("Mail sandbox", "/admin/mail", 85));
         return services.AddSlackListeners(CopilotSlack.Register);
     }
 }

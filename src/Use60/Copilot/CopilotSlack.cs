@@ -34,7 +34,7 @@ static class CopilotSlack
             return;
         }
         var channel = request.ChannelId ?? "D" + request.User.SlackUserId;
-        var answer = await request.Service<Copilot>().AskAsync(request.User, channel, text, request.Aborted);
+        var answer = await request.Service<CopilotChat>().AskAsync(request.User, channel, text, request.Aborted);
         request.Reply(CopilotBlocks.Answer(answer), target);
     }
 
@@ -45,7 +45,7 @@ static class CopilotSlack
             request.Reply(new SlackMessage("That button is broken; ask me again for a fresh preview."));
             return;
         }
-        var outcome = await request.Service<Copilot>().DecideAsync(request.User, id, confirm, request.Aborted);
+        var outcome = await request.Service<CopilotChat>().DecideAsync(request.User, id, confirm, request.Aborted);
         // The preview's own message shows what became of it; a refusal (double click, someone else's button) is told to the clicker only.
         if (outcome.Done) request.Reply(Edited(request, CopilotBlocks.PreviewBlockId(id), (confirm ? "✅ " : "✖️ ") + outcome.Text), ReplyTarget.Original);
         else request.Reply(new SlackMessage(":information_source: " + outcome.Text));
@@ -55,7 +55,7 @@ static class CopilotSlack
     {
         var parts = (request.ActionValue ?? "").Split(':');
         var answer = parts.Length == 2 && long.TryParse(parts[0], CultureInfo.InvariantCulture, out var messageId) && Guid.TryParse(parts[1], out var candidate)
-            ? await request.Service<Copilot>().ChooseAsync(request.User, messageId, candidate, request.Aborted)
+            ? await request.Service<CopilotChat>().ChooseAsync(request.User, messageId, candidate, request.Aborted)
             : null;
         if (answer is null)
         {

@@ -2,7 +2,9 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.AI;
 using Microsoft.SemanticKernel;
+using FunctionInvocationContext = Microsoft.SemanticKernel.FunctionInvocationContext;
 using Use60.Data;
 
 namespace Use60.Copilot;
@@ -46,14 +48,26 @@ public sealed class CopilotTools
 
     public KernelFunction this[string name] => Functions.Single(f => f.Name == name);
 
+    /// <summary>
+    /// The tools as a model sees them (name, description, JSON schema from the signatures). Each call goes through this
+    /// scope's kernel, so its filters (telemetry) run for the model's calls exactly as for the offline planner's.
+    /// </summary>
+    public IReadOnlyList<AITool> ForModel() => [.. Functions.Select(f => new KernelTool(f, Kernel))];
+
+    sealed class KernelTool(KernelFunction function, Kernel kernel) : DelegatingAIFunction(function)
+    {
+        protected override async ValueTask<object?> InvokeCoreAsync(AIFunctionArguments arguments, CancellationToken cancellationToken) =>
+            (await function.InvokeAsync(kernel, new KernelArguments(arguments), cancellationToken)).GetValue<JsonObject>();
+    }
+
     /// <summary>Calls a tool as any planner does (through the kernel, with telemetry); returns its JSON result.</summary>
     public async Task<JsonObject> CallAsync(string name, KernelArguments arguments, CancellationToken cancellationToken)
     {
         var result = await this[name].InvokeAsync(Kernel, arguments, cancellationToken);
-        return JsonNode.Parse(result.GetValue<string>()!)!.AsObject();
+        return result.GetValue<JsonObject>()!;
     }
 
-    async Task<string> ListSkillsAsync([Description("Only this category: meetings, email, pipeline, deals")] string? category = null,
+    async Task<JsonObject> ListSkillsAsync([Description("Only this category: meetings, email, pipeline, deals")] string? category = null,
         CancellationToken cancellationToken = default)
     {
         var all = await skills.ListAsync(session.OrgId, cancellationToken);
@@ -64,10 +78,10 @@ public sealed class CopilotTools
             {
                 ["key"] = s.Key, ["name"] = s.Name, ["description"] = s.Description, ["category"] = s.Category, ["is_sequence"] = s.IsSequence,
             })]),
-        }.ToJsonString();
+        };
     }
 
-    async Task<string> GetSkillAsync([Description("The skill's key, from list_skills")] string skill_key, CancellationToken cancellationToken = default)
+    async Task<JsonObject> GetSkillAsync([Description("The skill's key, from list_skills")] string skill_key, CancellationToken cancellationToken = default)
     {
         var skill = await skills.FindAsync(session.OrgId, skill_key, cancellationToken) ?? throw new ActionException($"There is no skill '{skill_key}'.");
         return new JsonObject
@@ -76,10 +90,10 @@ public sealed class CopilotTools
             ["inputs"] = new JsonArray([.. skill.Inputs.Select(i => (JsonNode)new JsonObject { ["name"] = i.Name, ["description"] = i.Description, ["required"] = i.Required })]),
             ["actions"] = new JsonArray([.. skill.Actions.Select(a => (JsonNode)a)]),
             ["document"] = await actions.CompileAsync(skill, cancellationToken),
-        }.ToJsonString();
+        };
     }
 
-    async Task<string> ExecuteActionAsync(
+    async Task<JsonObject> ExecuteActionAsync(
         [Description("The action: get_meetings_for_period, get_next_meeting, get_last_meeting, get_pipeline_summary, search_deals, get_deal, " +
                      "get_contact, get_overdue_tasks, draft_email, create_task, update_deal_stage, log_activity, send_email, post_slack_message, " +
                      "run_skill, run_sequence")] string action,
@@ -89,11 +103,11 @@ public sealed class CopilotTools
         bool is_simulation = true,
         CancellationToken cancellationToken = default)
     {
-        var result = await actions.ExecuteAsync(action, @params ?? [], is_simulation, cancellationToken);
-        return result.ToJsonString(CopilotActions.Json);
+        // A copy: the session keeps the original for the reply's cards, and the model's copy travels on without a parent.
+        return (await actions.ExecuteAsync(action, @params ?? [], is_simulation, cancellationToken)).DeepClone().AsObject();
     }
 
-    async Task<string> ResolveEntityAsync([Description("The reference as the rep wrote it: 'Sarah', 'Bob', 'Acme', 'the TechCorp deal'")] string name,
+    async Task<JsonObject> ResolveEntityAsync([Description("The reference as the rep wrote it: 'Sarah', 'Bob', 'Acme', 'the TechCorp deal'")] string name,
         [Description("contact, company or deal; omit to search all three")] string? entity_type = null, CancellationToken cancellationToken = default)
     {
         var candidates = await resolver.ResolveAsync(name, entity_type, cancellationToken);
@@ -103,7 +117,7 @@ public sealed class CopilotTools
             ["query"] = name,
             ["status"] = good.Count switch { 0 => "not_found", 1 => "resolved", _ => "ambiguous" },
             ["candidates"] = JsonSerializer.SerializeToNode(candidates.Take(5), CopilotActions.Json),
-        }.ToJsonString();
+        };
     }
 }
 
@@ -120,7 +134,7 @@ public sealed class ToolTelemetry(Use60Db db, CopilotSession session, TimeProvid
         try
         {
             await next(context);
-            var text = context.Result.GetValue<string>() ?? "";
+            var text = context.Result.GetValue<JsonObject>()?.ToJsonString(CopilotActions.Json) ?? "";
             session.ToolOutputs.Add(text);
             if (text.Contains("\"requires_confirmation\":true", StringComparison.Ordinal)) outcome = ToolOutcome.Preview;
         }
@@ -128,7 +142,7 @@ public sealed class ToolTelemetry(Use60Db db, CopilotSession session, TimeProvid
         {
             // A tool error is an answer the planner can use (ask, or try something else), not a crash.
             (outcome, error) = (ToolOutcome.Error, e.Message);
-            context.Result = new FunctionResult(context.Function, new JsonObject { ["error"] = e.Message }.ToJsonString());
+            context.Result = new FunctionResult(context.Function, new JsonObject { ["error"] = e.Message });
         }
         finally
         {

@@ -90,7 +90,6 @@ public sealed class OfflinePlanner(CopilotTools tools, CopilotSession session)
         var result = await ExecuteAsync(action, parameters, cancellationToken);
         if (result["error"] is not null) return new PlannerAnswer((string)result["error"]!);
         if (result["status"]?.GetValue<string>() == "preview") return new PlannerAnswer("Here's what I'll do once you confirm.");
-        if (!session.Structured.Any(s => ReferenceEquals(s, result)) && result["type"] is not null && action != "run_sequence") session.Structured.Add(result);
         return new PlannerAnswer(Lead(result));
     }
 

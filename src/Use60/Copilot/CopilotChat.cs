@@ -18,11 +18,14 @@ public sealed record DecisionOutcome(bool Done, string Text, PendingAction? Acti
 /// The copilot's front door for every channel (DM, @mention, /sixty, Copilot Lab): keeps the rep's private
 /// conversation, picks the planner, and turns Confirm and Cancel into exactly-once execution.
 /// </summary>
-public sealed class Copilot(Use60Db db, CopilotSession session, OfflinePlanner offline, CopilotTools tools, PendingActions pending,
-    TimeProvider clock, ILogger<Copilot> logger)
+public sealed class CopilotChat(Use60Db db, CopilotSession session, OfflinePlanner offline, LlmPlanner llm, CopilotLimits limits, CopilotTools tools,
+    PendingActions pending, TimeProvider clock, ILogger<CopilotChat> logger)
 {
     /// <summary>A conversation continues while messages are less than this far apart.</summary>
     public static readonly TimeSpan ConversationGap = TimeSpan.FromHours(2);
+
+    /// <summary>How much of the conversation the model sees besides the new message.</summary>
+    const int HistoryMessages = 10;
 
     public async Task<CopilotAnswer> AskAsync(AppUser rep, string channel, string text, CancellationToken cancellationToken,
         EntityCandidate? chosen = null)
@@ -33,11 +36,28 @@ public sealed class Copilot(Use60Db db, CopilotSession session, OfflinePlanner o
         await CountRequestAsync(cancellationToken);
 
         PlannerAnswer answer;
+        var planner = OfflinePlanner.Name;
         var intent = OfflineIntents.Parse(text, session.Today);
+        var check = llm.IsConfigured ? await limits.CheckAsync(cancellationToken) : null;
         if (chosen is null && intent.Kind is OfflineIntentKind.Confirm or OfflineIntentKind.Cancel)
             answer = await DecideLatestAsync(intent.Kind == OfflineIntentKind.Confirm, cancellationToken);
+        // Declining is decided in code, before any model sees the request.
+        else if (intent.Kind == OfflineIntentKind.Declined)
+            answer = new PlannerAnswer(OfflinePlanner.Decline(intent.Slot("reason")));
+        else if (check is { LlmAllowed: true })
+        {
+            planner = LlmPlanner.Name;
+            var history = await db.ConversationMessages.AsNoTracking().Where(m => m.ConversationId == conversation.Id)
+                .OrderByDescending(m => m.Id).Skip(1).Take(HistoryMessages).OrderBy(m => m.Id).ToListAsync(cancellationToken);
+            var asked = chosen is null ? text : $"{text}\n(I mean {chosen.Name}{(string.IsNullOrEmpty(chosen.Detail) ? "" : ", " + chosen.Detail)}: {chosen.Type} id {chosen.Id}.)";
+            answer = Guarded(await llm.PlanAsync(asked, history, cancellationToken), text);
+        }
         else
+        {
             answer = await offline.PlanAsync(text, chosen, cancellationToken);
+            // Why the model did not answer, when it would have: a limit, and when it resets.
+            if (check?.Note is { } note) answer = answer with { Text = answer.Text + "\n\n_" + note + "_" };
+        }
 
         var structured = new JsonObject
         {
@@ -50,10 +70,24 @@ public sealed class Copilot(Use60Db db, CopilotSession session, OfflinePlanner o
                 ["original"] = text, ["reference"] = clarify.Reference, ["entity_type"] = clarify.EntityType,
                 ["candidates"] = JsonSerializer.SerializeToNode(clarify.Candidates, CopilotActions.Json),
             };
-        var message = await AddMessageAsync(conversation, MessageRole.Assistant, answer.Text, structured, OfflinePlanner.Name, cancellationToken);
+        var message = await AddMessageAsync(conversation, MessageRole.Assistant, answer.Text, structured, planner, cancellationToken);
         logger.LogInformation("Copilot answered rep {UserId} with {Responses} structured response(s), {Previews} preview(s){Clarify}", rep.Id,
             session.Structured.Count, session.Previews.Count, answer.Clarify is null ? "" : " and a clarifying question");
         return new CopilotAnswer(message.Id, answer.Text, session.Structured, session.Previews, answer.Clarify);
+    }
+
+    /// <summary>A model's reply that states figures no tool gave is not shown: what the tools returned is, or an honest note.</summary>
+    PlannerAnswer Guarded(PlannerAnswer answer, string userText)
+    {
+        var unsupported = ReplyGuard.Unsupported(answer.Text, session.ToolOutputs, userText);
+        if (unsupported.Count == 0) return answer;
+        logger.LogWarning("The model stated figures no tool returned ({Figures}); its reply was withheld", string.Join(", ", unsupported));
+        return answer with
+        {
+            Text = session.Structured.Count + session.Previews.Count > 0
+                ? "Here's what your CRM says:"
+                : "I couldn't check every figure in my answer against your CRM, so I'm not showing it. Try asking more specifically, or type `/sixty help`.",
+        };
     }
 
     /// <summary>The rep picked a candidate from a clarifying question: the original request goes on with that entity.</summary>
