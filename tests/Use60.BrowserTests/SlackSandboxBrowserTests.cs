@@ -3,9 +3,11 @@ using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
 using Use60.Admin;
+using Use60.Crm;
 using Use60.Data;
 using Use60.Orgs;
 using Use60.Slack;
+using Use60.Tests.Infrastructure;
 
 namespace Use60.BrowserTests;
 
@@ -40,7 +42,7 @@ public sealed class SlackSandboxBrowserTests(AdminSiteBrowserFixture fixture) : 
         Assert.EndsWith(conversation, page.Url);
         var help = page.Locator("[data-from=bot]", new() { HasTextString = "/sixty settings" });
         await UntilAsync(page, conversation, async () => await help.CountAsync() > 0, "the bot's answer to /sixty help");
-        Assert.Contains("/sixty help", await page.Locator("[data-from=user]").First.InnerTextAsync());
+        Assert.Equal(1, await page.Locator("[data-from=user]", new() { HasTextString = "/sixty help" }).CountAsync());
         Assert.Equal("use60: your sales teammate", await help.Last.Locator(".bk-header").InnerTextAsync());
         Assert.Equal(1, await help.Last.Locator("code", new() { HasTextString = "/sixty settings" }).CountAsync());
 
@@ -168,6 +170,49 @@ public sealed class SlackSandboxBrowserTests(AdminSiteBrowserFixture fixture) : 
         var refused = await SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = "Send" }));
         Assert.Equal(400, refused.Status);
         Assert.Equal(1, await page.Locator("[data-error-for=text]").CountAsync());
+    }
+
+    [Fact]
+    public async Task The_copilot_asks_which_sarah_previews_the_email_and_after_confirm_it_is_in_the_mail_sandbox()
+    {
+        var owner = fixture.Org[0];
+        await TestData.AsAsync(fixture.App.Services, owner, async db =>
+        {
+            var techCorp = new Company { OrgId = owner.OrgId, UserId = owner.Id, Name = "TechCorp" };
+            var northwind = new Company { OrgId = owner.OrgId, UserId = owner.Id, Name = "Northwind" };
+            db.AddRange(techCorp, northwind);
+            await db.SaveChangesAsync();
+            db.AddRange(
+                new Contact { OrgId = owner.OrgId, UserId = owner.Id, CompanyId = techCorp.Id, FirstName = "Sarah", LastName = "Chen", Title = "VP Operations", Email = "sarah.chen@techcorp.example" },
+                new Contact { OrgId = owner.OrgId, UserId = owner.Id, CompanyId = northwind.Id, FirstName = "Sarah", LastName = "Okafor", Title = "Head of Fulfilment", Email = "sarah@northwind.example" });
+            await db.SaveChangesAsync();
+        });
+        await using var context = await fixture.NewContextAsync();
+        var page = await SignInAsync(context, owner);
+        var conversation = $"{SlackSandbox.PagePath}?user={owner.Id}";
+        await page.GotoAsync(conversation);
+
+        await SendAsync(page, "email Sarah about pricing");
+        var question = page.Locator("[data-from=bot]", new() { HasTextString = "Which one do you mean" });
+        await UntilAsync(page, conversation, async () => await question.CountAsync() > 0, "the clarifying question");
+        Assert.Equal(1, await question.Last.Locator("button", new() { HasTextString = "Sarah Okafor" }).CountAsync());
+        await SubmitAsync(page, question.Last.Locator("button", new() { HasTextString = "Sarah Chen" }));
+
+        var preview = page.Locator("[data-from=bot]", new() { HasTextString = "Send an email to Sarah Chen" });
+        await UntilAsync(page, conversation, async () => await preview.CountAsync() > 0, "the email preview");
+        Assert.Contains("Pricing", await preview.Last.InnerTextAsync());
+        await ScreenshotAsync(page, "copilot-preview.png");
+        await SubmitAsync(page, preview.Last.Locator("button[data-action-id=copilot_confirm]"));
+
+        // The preview's own message now says what happened, and its buttons are gone.
+        var sent = page.Locator("[data-from=bot]", new() { HasTextString = "Email sent to Sarah Chen" });
+        await UntilAsync(page, conversation, async () => await sent.CountAsync() > 0, "the preview edited to show the email was sent");
+        Assert.Equal(0, await sent.Last.Locator("button[data-action-id=copilot_confirm]").CountAsync());
+
+        await SubmitAsync(page, page.GetByRole(AriaRole.Link, new() { Name = "Mail sandbox" }));
+        Assert.EndsWith("/admin/mail", page.Url);
+        Assert.Contains("sarah.chen@techcorp.example", await page.Locator("main").InnerTextAsync());
+        Assert.Contains("Pricing", await page.Locator("main").InnerTextAsync());
     }
 
     async Task<IPage> SignInAsync(IBrowserContext context, AppUser user)
