@@ -133,6 +133,33 @@ public sealed class CopilotConfirmTests(CopilotAppFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_sequence_step_with_an_unresolved_variable_fails_with_a_clear_error_naming_step_and_variable()
+    {
+        var rep = Priya;
+        await TestData.AsAsync(fixture.App.Services, fixture.Reps[0], async db =>
+        {
+            db.SkillOverrides.Add(new SkillOverride
+            {
+                OrgId = rep.OrgId, SkillKey = "seq-broken", UpdatedBy = fixture.Reps[0].Id,
+                Document = "---\nkey: seq-broken\nname: Broken\ndescription: Refers to an output no step makes.\ntype: sequence\nsteps:\n" +
+                           "  - id: pipeline\n    action: get_pipeline_summary\n  - id: deal\n    action: get_deal\n    params:\n      deal_id: ${outputs.pipeline.top_deal.id}\n---\n",
+            });
+            await db.SaveChangesAsync();
+        });
+
+        var result = await InScopeAsync(rep, (_, tools) => tools.CallAsync(CopilotTools.ExecuteAction, new KernelArguments
+        {
+            ["action"] = "run_sequence", ["params"] = new JsonObject { ["sequence_key"] = "seq-broken" },
+        }, default));
+
+        Assert.Equal("Step 'deal' of seq-broken could not run: Unknown variable ${outputs.pipeline.top_deal.id}: outputs.pipeline has no 'top_deal'",
+            (string?)result["error"]);
+        await using var db = fixture.App.Service<SystemDb>().Open("test");
+        Assert.Contains(await db.ToolExecutions.AsNoTracking().Where(t => t.UserId == rep.Id).ToListAsync(),
+            t => t.Outcome == ToolOutcome.Error && t.Error!.Contains("top_deal"));
+    }
+
+    [Fact]
     public void Every_built_in_sequence_names_only_real_actions_and_valid_variables()
     {
         var sequences = SkillCatalog.BuiltInSkills.Where(s => s.IsSequence).ToList();

@@ -81,6 +81,12 @@ public sealed class CopilotLlmTests(CopilotLlmFixture fixture) : IClassFixture<C
         var first = Model.Requests.First();
         Assert.Equal(["execute_action", "get_skill", "list_skills", "resolve_entity"],
             first["tools"]!.AsArray().Select(t => (string)t!["function"]!["name"]!).Order(StringComparer.Ordinal));
+        // The schemas come from the C# signatures: execute_action needs an action, takes params and is_simulation.
+        var execute = first["tools"]!.AsArray().Single(t => (string)t!["function"]!["name"]! == "execute_action")!["function"]!;
+        Assert.Contains("preview", (string)execute["description"]!);
+        Assert.Equal(["action"], execute["parameters"]!["required"]!.AsArray().Select(r => (string)r!));
+        Assert.Equal("boolean", (string)execute["parameters"]!["properties"]!["is_simulation"]!["type"]!);
+        Assert.Equal("string", (string)execute["parameters"]!["properties"]!["action"]!["type"]!);
         var system = (string)first["messages"]![0]!["content"]!;
         Assert.Contains("Acme Robotics", system);
         Assert.Contains("call them Alex", system);

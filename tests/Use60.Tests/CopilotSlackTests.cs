@@ -54,7 +54,7 @@ public sealed class CopilotSlackTests(CopilotAppFixture fixture) : IClassFixture
     {
         // "email Sarah about pricing" in a DM: two Sarahs, so a question with one button each.
         await fixture.Requests.EventAsync(fixture.Requests.DirectMessage("Ev0EMAILSARAH", Alex.SlackUserId!, "email Sarah about pricing"));
-        var question = await PostedAsync(c => c.Text.Contains("Which one do you mean"), "the clarifying question");
+        var question = await PostedAsync(c => c.Channel == "D" + Alex.SlackUserId && c.Text.Contains("Which one do you mean"), "the clarifying question");
         var buttons = Buttons(question);
         Assert.Contains(buttons, b => b.Text.StartsWith("Sarah Chen") && b.Text.Contains("TechCorp"));
         Assert.Contains(buttons, b => b.Text.StartsWith("Sarah Okafor") && b.Text.Contains("Northwind"));
@@ -97,6 +97,21 @@ public sealed class CopilotSlackTests(CopilotAppFixture fixture) : IClassFixture
         await FakeSlack.WaitUntilAsync(() => Slack.ResponseUrlPosts.Any(p => p.Id == "confirm-tom"), "the answer to another rep's click");
         Assert.Contains("Only the person who asked", Slack.ResponseUrlPosts.Single(p => p.Id == "confirm-tom").Body["text"]!.GetValue<string>());
         Assert.Equal(1, await EmailsAsync());
+    }
+
+    [Fact]
+    public async Task None_of_these_closes_the_question_and_asks_for_the_full_name()
+    {
+        await fixture.Requests.EventAsync(fixture.Requests.DirectMessage("Ev0EMAILNONE", Tom.SlackUserId!, "email Sarah about the renewal"));
+        var question = await PostedAsync(c => c.Channel == "D" + Tom.SlackUserId && c.Text.Contains("Which one do you mean"), "the clarifying question");
+
+        await ClickAsync(Tom, question, Buttons(question).Single(b => b.Text == "None of these"), "none");
+
+        await FakeSlack.WaitUntilAsync(() => Slack.ResponseUrlPosts.Any(p => p.Id == "none"), "the closed question");
+        var closed = Slack.ResponseUrlPosts.Single(p => p.Id == "none").Body;
+        Assert.True(closed["replace_original"]!.GetValue<bool>());
+        Assert.Contains("full name", closed["blocks"]!.ToJsonString());
+        Assert.DoesNotContain("copilot_choose", closed.ToJsonString());
     }
 
     [Fact]
@@ -169,7 +184,7 @@ public sealed class CopilotSlackTests(CopilotAppFixture fixture) : IClassFixture
         IEnumerable<Sent> All() =>
         [
             .. Slack.CallsOf("chat.postMessage").Select(c => new Sent(c.Args["channel"], c.Args["text"], c.Args.GetValueOrDefault("blocks") ?? "[]")),
-            .. Slack.ResponseUrlPosts.Select(p => new Sent("D" + Alex.SlackUserId, p.Body["text"]?.GetValue<string>() ?? "", p.Body["blocks"]?.ToJsonString() ?? "[]")),
+            .. Slack.ResponseUrlPosts.Select(p => new Sent("(response_url)", p.Body["text"]?.GetValue<string>() ?? "", p.Body["blocks"]?.ToJsonString() ?? "[]")),
         ];
         await FakeSlack.WaitUntilAsync(() => All().Any(match), what);
         return All().Last(match);

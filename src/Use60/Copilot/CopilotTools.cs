@@ -10,13 +10,14 @@ using Use60.Data;
 namespace Use60.Copilot;
 
 /// <summary>
-/// The copilot's four tools, the same for every planner: Semantic Kernel functions whose schemas come from these
+/// The copilot's four tools, the same for every planner: one Semantic Kernel plugin of [KernelFunction] methods whose schemas come from these
 /// signatures and descriptions. The offline planner and the LLM both call them through <see cref="Kernel"/>, where
 /// <see cref="ToolTelemetry"/> records each call.
 /// </summary>
 public sealed class CopilotTools
 {
     public const string ListSkills = "list_skills", GetSkill = "get_skill", ExecuteAction = "execute_action", ResolveEntity = "resolve_entity";
+    const string PluginName = "copilot";
 
     readonly CopilotSession session;
     readonly SkillCatalog skills;
@@ -28,19 +29,8 @@ public sealed class CopilotTools
         (this.session, this.skills, this.actions, this.resolver) = (session, skills, actions, resolver);
         Kernel = new Kernel();
         Kernel.FunctionInvocationFilters.Add(telemetry);
-        Functions =
-        [
-            KernelFunctionFactory.CreateFromMethod(ListSkillsAsync, ListSkills,
-                "Lists the skills and sequences available to the rep's org: key, name, one-line description, and whether it is a sequence."),
-            KernelFunctionFactory.CreateFromMethod(GetSkillAsync, GetSkill,
-                "Returns a skill's compiled document (instructions with the org's company, voice and pains filled in), its inputs and actions."),
-            KernelFunctionFactory.CreateFromMethod(ExecuteActionAsync, ExecuteAction,
-                "Runs a CRM action, a skill or a sequence. Actions that change something outside this conversation (send_email, " +
-                "post_slack_message, create_task, update_deal_stage, log_activity) only return a preview the rep must confirm; they never run directly."),
-            KernelFunctionFactory.CreateFromMethod(ResolveEntityAsync, ResolveEntity,
-                "Finds people (contacts), companies and deals from a partial reference such as a first name, a nickname or a company, " +
-                "with candidates and a confidence from 0 to 1. More than one good candidate means: ask the rep which one."),
-        ];
+        Kernel.Plugins.Add(KernelPluginFactory.CreateFromObject(this, PluginName));
+        Functions = [.. Kernel.Plugins[PluginName]];
     }
 
     public Kernel Kernel { get; }
@@ -56,6 +46,9 @@ public sealed class CopilotTools
 
     sealed class KernelTool(KernelFunction function, Kernel kernel) : DelegatingAIFunction(function)
     {
+        // The model sees the bare tool name (list_skills), not the plugin-qualified one.
+        public override string Name => function.Name;
+
         protected override async ValueTask<object?> InvokeCoreAsync(AIFunctionArguments arguments, CancellationToken cancellationToken) =>
             (await function.InvokeAsync(kernel, new KernelArguments(arguments), cancellationToken)).GetValue<JsonObject>();
     }
@@ -67,7 +60,9 @@ public sealed class CopilotTools
         return result.GetValue<JsonObject>()!;
     }
 
-    async Task<JsonObject> ListSkillsAsync([Description("Only this category: meetings, email, pipeline, deals")] string? category = null,
+    [KernelFunction(ListSkills)]
+    [Description("Lists the skills and sequences available to the rep's org: key, name, one-line description, and whether it is a sequence.")]
+    public async Task<JsonObject> ListSkillsAsync([Description("Only this category: meetings, email, pipeline, deals")] string? category = null,
         CancellationToken cancellationToken = default)
     {
         var all = await skills.ListAsync(session.OrgId, cancellationToken);
@@ -81,7 +76,9 @@ public sealed class CopilotTools
         };
     }
 
-    async Task<JsonObject> GetSkillAsync([Description("The skill's key, from list_skills")] string skill_key, CancellationToken cancellationToken = default)
+    [KernelFunction(GetSkill)]
+    [Description("Returns a skill's compiled document (instructions with the org's company, voice and pains filled in), its inputs and actions.")]
+    public async Task<JsonObject> GetSkillAsync([Description("The skill's key, from list_skills")] string skill_key, CancellationToken cancellationToken = default)
     {
         var skill = await skills.FindAsync(session.OrgId, skill_key, cancellationToken) ?? throw new ActionException($"There is no skill '{skill_key}'.");
         return new JsonObject
@@ -93,7 +90,10 @@ public sealed class CopilotTools
         };
     }
 
-    async Task<JsonObject> ExecuteActionAsync(
+    [KernelFunction(ExecuteAction)]
+    [Description("Runs a CRM action, a skill or a sequence. Actions that change something outside this conversation (send_email, " +
+                 "post_slack_message, create_task, update_deal_stage, log_activity) only return a preview the rep must confirm; they never run directly.")]
+    public async Task<JsonObject> ExecuteActionAsync(
         [Description("The action: get_meetings_for_period, get_next_meeting, get_last_meeting, get_pipeline_summary, search_deals, get_deal, " +
                      "get_contact, get_overdue_tasks, draft_email, create_task, update_deal_stage, log_activity, send_email, post_slack_message, " +
                      "run_skill, run_sequence")] string action,
@@ -107,7 +107,10 @@ public sealed class CopilotTools
         return (await actions.ExecuteAsync(action, @params ?? [], is_simulation, cancellationToken)).DeepClone().AsObject();
     }
 
-    async Task<JsonObject> ResolveEntityAsync([Description("The reference as the rep wrote it: 'Sarah', 'Bob', 'Acme', 'the TechCorp deal'")] string name,
+    [KernelFunction(ResolveEntity)]
+    [Description("Finds people (contacts), companies and deals from a partial reference such as a first name, a nickname or a company, " +
+                 "with candidates and a confidence from 0 to 1. More than one good candidate means: ask the rep which one.")]
+    public async Task<JsonObject> ResolveEntityAsync([Description("The reference as the rep wrote it: 'Sarah', 'Bob', 'Acme', 'the TechCorp deal'")] string name,
         [Description("contact, company or deal; omit to search all three")] string? entity_type = null, CancellationToken cancellationToken = default)
     {
         var candidates = await resolver.ResolveAsync(name, entity_type, cancellationToken);
