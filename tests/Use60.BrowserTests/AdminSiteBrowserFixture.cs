@@ -52,6 +52,26 @@ public sealed class AdminSiteBrowserFixture : IAsyncLifetime
         return (page, await SubmitAsync(page, page.GetByRole(AriaRole.Button, new() { Name = $"Continue as {user.Name}" })));
     }
 
+    /// <summary>Collects the page's console errors and uncaught script errors from now on: a page must have none.</summary>
+    public static List<string> ConsoleErrors(IPage page)
+    {
+        var errors = new List<string>();
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error") errors.Add(message.Text);
+        };
+        page.PageError += (_, error) => errors.Add(error);
+        return errors;
+    }
+
+    /// <summary>Follows a link of the admin navigation, as a person would, and waits for its page to settle.</summary>
+    public static async Task OpenFromNavigationAsync(IPage page, string link, string path)
+    {
+        await page.GetByRole(AriaRole.Navigation, new() { Name = "Admin sections" }).GetByRole(AriaRole.Link, new() { Name = link }).ClickAsync();
+        await page.WaitForURLAsync("**" + path);
+        await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+    }
+
     /// <summary>
     /// Clicks a submit button and returns the response of the page it lands on, after any redirects, once that page has loaded.
     /// A form may redirect back to the very URL it was posted from, so the old document is marked to tell the new one apart.

@@ -25,17 +25,9 @@ public sealed class MailSandboxBrowserTests(AdminSiteBrowserFixture fixture) : I
         await using var context = await fixture.NewContextAsync();
         var (page, _) = await fixture.SignInAsync(context, owner);
         Assert.EndsWith("/admin", page.Url);
-        var consoleErrors = new List<string>();
-        page.Console += (_, message) =>
-        {
-            if (message.Type == "error") consoleErrors.Add(message.Text);
-        };
-        page.PageError += (_, error) => consoleErrors.Add(error);
+        var consoleErrors = AdminSiteBrowserFixture.ConsoleErrors(page);
 
-        await page.GetByRole(AriaRole.Navigation, new() { Name = "Admin sections" })
-            .GetByRole(AriaRole.Link, new() { Name = "Mail sandbox" }).ClickAsync();
-        await page.WaitForURLAsync("**/admin/mail");
-        await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+        await AdminSiteBrowserFixture.OpenFromNavigationAsync(page, "Mail sandbox", "/admin/mail");
 
         Assert.Equal("Mail sandbox", await page.Locator("main h1").TextContentAsync());
         var item = page.Locator($"[data-email-id='{email.Id}']");

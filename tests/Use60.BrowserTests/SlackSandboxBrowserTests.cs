@@ -23,12 +23,7 @@ public sealed class SlackSandboxBrowserTests(AdminSiteBrowserFixture fixture) : 
         await using var context = await fixture.NewContextAsync();
         var owner = fixture.Org[0];
         var page = await SignInAsync(context, owner);
-        var consoleErrors = new List<string>();
-        page.Console += (_, message) =>
-        {
-            if (message.Type == "error") consoleErrors.Add(message.Text);
-        };
-        page.PageError += (_, error) => consoleErrors.Add(error);
+        var consoleErrors = AdminSiteBrowserFixture.ConsoleErrors(page);
         var conversation = $"{SlackSandbox.PagePath}?user={owner.Id}";
 
         var opened = await page.GotoAsync(SlackSandbox.PagePath);

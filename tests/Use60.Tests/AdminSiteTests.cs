@@ -1,7 +1,6 @@
 using System.Net;
 using AngleSharp.Dom;
 using AngleSharp.Html.Dom;
-using AngleSharp.Html.Parser;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -39,8 +38,6 @@ public sealed class AdminSiteFixture : IAsyncLifetime
 
 public sealed class AdminSiteTests(AdminSiteFixture fixture) : IClassFixture<AdminSiteFixture>
 {
-    static readonly HtmlParser Parser = new();
-
     async Task<string> LinkPathAsync(AppUser user)
     {
         var url = await fixture.App.Service<AdminLoginLinks>().CreateAsync(user, "cli", CancellationToken.None);
@@ -48,20 +45,11 @@ public sealed class AdminSiteTests(AdminSiteFixture fixture) : IClassFixture<Adm
         return url.PathAndQuery;
     }
 
-    static async Task<IHtmlDocument> HtmlAsync(HttpResponseMessage response) =>
-        Parser.ParseDocument(await response.Content.ReadAsStringAsync());
+    static Task<IHtmlDocument> HtmlAsync(HttpResponseMessage response) => AdminPages.HtmlAsync(response);
 
-    /// <summary>What submitting a form sends: its inputs, hidden antiforgery token included.</summary>
-    static FormUrlEncodedContent FormOf(IHtmlDocument page, string form) => new(page.QuerySelectorAll($"{form} input")
-        .OfType<IHtmlInputElement>().ToDictionary(input => input.Name!, input => input.Value));
+    static FormUrlEncodedContent FormOf(IHtmlDocument page, string form) => AdminPages.FormOf(page, form);
 
-    /// <summary>Follows the link like a person: opens it, then presses Continue (a form POST with its antiforgery token).</summary>
-    static async Task<HttpResponseMessage> SignInAsync(HttpClient browser, string linkPath)
-    {
-        var page = await browser.GetAsync(linkPath);
-        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
-        return await browser.PostAsync(linkPath, FormOf(await HtmlAsync(page), "main form"));
-    }
+    static Task<HttpResponseMessage> SignInAsync(HttpClient browser, string linkPath) => AdminPages.SignInAsync(browser, linkPath);
 
     [Fact]
     public async Task An_owner_signs_in_with_a_link_and_sees_the_org_overview()

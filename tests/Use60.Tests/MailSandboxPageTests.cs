@@ -3,7 +3,6 @@ using System.Net;
 using System.Text.RegularExpressions;
 using AngleSharp.Dom;
 using AngleSharp.Html.Dom;
-using AngleSharp.Html.Parser;
 using Microsoft.Extensions.Time.Testing;
 using Use60.Admin;
 using Use60.Copilot;
@@ -37,7 +36,6 @@ public sealed class MailSandboxPageFixture : IAsyncLifetime
 public sealed class MailSandboxPageTests(MailSandboxPageFixture fixture) : IClassFixture<MailSandboxPageFixture>
 {
     const string PagePath = "/admin/mail";
-    static readonly HtmlParser Parser = new();
 
     /// <summary>An org of its own for each test: an owner (index 0) and a member (index 1).</summary>
     Task<TestData.TestOrg> NewOrgAsync(string name) =>
@@ -60,34 +58,9 @@ public sealed class MailSandboxPageTests(MailSandboxPageFixture fixture) : IClas
         return email;
     }
 
-    // ---- Signing in, as AdminSiteTests does: a one-time link, then Continue (a form POST with its antiforgery token) ----
+    Task<HttpClient> SignedInAsync(AppUser user) => AdminPages.SignedInAsync(fixture.App, user);
 
-    async Task<string> LinkPathAsync(AppUser user) =>
-        (await fixture.App.Service<AdminLoginLinks>().CreateAsync(user, "cli", CancellationToken.None)).PathAndQuery;
-
-    static async Task<IHtmlDocument> HtmlAsync(HttpResponseMessage response) =>
-        Parser.ParseDocument(await response.Content.ReadAsStringAsync());
-
-    static FormUrlEncodedContent FormOf(IHtmlDocument page, string form) => new(page.QuerySelectorAll($"{form} input")
-        .OfType<IHtmlInputElement>().ToDictionary(input => input.Name!, input => input.Value));
-
-    async Task<HttpClient> SignedInAsync(AppUser user)
-    {
-        var browser = fixture.App.Browser();
-        var link = await LinkPathAsync(user);
-        var page = await browser.GetAsync(link);
-        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
-        var signedIn = await browser.PostAsync(link, FormOf(await HtmlAsync(page), "main form"));
-        Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
-        return browser;
-    }
-
-    static async Task<IHtmlDocument> MailPageAsync(HttpClient browser, string path = PagePath)
-    {
-        var response = await browser.GetAsync(path);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return await HtmlAsync(response);
-    }
+    static Task<IHtmlDocument> MailPageAsync(HttpClient browser, string path = PagePath) => AdminPages.PageAsync(browser, path);
 
     static IReadOnlyList<IElement> Emails(IHtmlDocument page) => [.. page.QuerySelectorAll("ol.mail-list > li.mail")];
 
@@ -188,7 +161,7 @@ public sealed class MailSandboxPageTests(MailSandboxPageFixture fixture) : IClas
         using var browser = await SignedInAsync(org[0]);
         var response = await browser.GetAsync(PagePath);
         var raw = await response.Content.ReadAsStringAsync();
-        var page = Parser.ParseDocument(raw);
+        var page = AdminPages.Parse(raw);
 
         // Shown as text: no element made from the email, the markup visible as typed, line breaks kept (CRLF as one).
         Assert.Empty(page.QuerySelectorAll("main script"));
@@ -290,15 +263,12 @@ public sealed class MailSandboxPageTests(MailSandboxPageFixture fixture) : IClas
         Assert.False(app.Service<Mailer>().UsesSandbox);
         var org = await TestData.CreateOrgAsync(app.Services, $"Relay {Guid.NewGuid().ToString("N")[..6]}", UserRole.Owner);
 
-        using var browser = app.Browser();
-        var link = (await app.Service<AdminLoginLinks>().CreateAsync(org[0], "cli", CancellationToken.None)).PathAndQuery;
-        var confirm = await browser.GetAsync(link);
-        Assert.Equal(HttpStatusCode.Redirect, (await browser.PostAsync(link, FormOf(await HtmlAsync(confirm), "main form"))).StatusCode);
+        using var browser = await AdminPages.SignedInAsync(app, org[0]);
 
         var response = await browser.GetAsync(PagePath);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var raw = await response.Content.ReadAsStringAsync();
-        var mode = Parser.ParseDocument(raw).QuerySelector("[data-smtp]")!;
+        var mode = AdminPages.Parse(raw).QuerySelector("[data-smtp]")!;
         Assert.Equal("on", mode.GetAttribute("data-smtp"));
         Assert.Contains("SMTP_URL is set", mode.TextContent);
         Assert.DoesNotContain("s3cret", raw);

@@ -25,6 +25,7 @@ public static class CopilotFeature
         services.AddScoped<CopilotChat>();
         services.AddSingleton<Mailer>();
         services.AddSingleton(new AdminNavItem("Mail sandbox", "/admin/mail", 85));
+        services.AddSingleton(new AdminNavItem("Copilot usage", "/admin/copilot-usage", 86));
         return services.AddSlackListeners(CopilotSlack.Register);
     }
 }

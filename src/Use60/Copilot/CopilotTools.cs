@@ -147,6 +147,12 @@ public sealed class ToolTelemetry(Use60Db db, CopilotSession session, TimeProvid
             (outcome, error) = (ToolOutcome.Error, e.Message);
             context.Result = new FunctionResult(context.Function, new JsonObject { ["error"] = e.Message });
         }
+        catch (Exception e)
+        {
+            // A fault (database, bug) is recorded as such and goes on up: the planner's caller apologises with a reference.
+            (outcome, error) = (ToolOutcome.Error, e.GetType().Name);
+            throw;
+        }
         finally
         {
             var elapsed = Stopwatch.GetElapsedTime(started);

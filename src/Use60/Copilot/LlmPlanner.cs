@@ -69,7 +69,8 @@ public sealed class LlmPlanner(IOptions<LlmOptions> llm, IOptions<CopilotOptions
             Endpoint = new Uri(options.BaseUrl.TrimEnd('/') + "/"),
             // One honest failure beats a rep waiting through the SDK's retries; the step timeout bounds the whole answer.
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
-            NetworkTimeout = copilot.Value.Timeout,
+            // Longer than the answer's own timeout, so that one (with its honest message) is what fires.
+            NetworkTimeout = copilot.Value.Timeout + TimeSpan.FromSeconds(5),
         });
         return openAi.GetChatClient(options.Model).AsIChatClient().AsBuilder()
             .UseFunctionInvocation(configure: f => f.MaximumIterationsPerRequest = copilot.Value.MaxSteps)
