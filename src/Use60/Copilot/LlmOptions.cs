@@ -10,7 +10,7 @@ public sealed class LlmOptions : IValidatedOptions
     public const string DefaultModel = "gpt-4o-mini";
 
     [EnvironmentVariable("OPENAI_API_KEY",
-        "API key of the chat endpoint. Unset: the copilot uses its offline planner (deterministic intent routing onto the same four tools).",
+        "API key of the chat endpoint (Ollama and vLLM accept any non-empty value). Unset: the copilot uses its offline planner (deterministic intent routing onto the same four tools).",
         Secret = true)]
     public string? ApiKey { get; set; }
 
