@@ -7,6 +7,7 @@ using Use60.Demo;
 using Use60.Hosting;
 using Use60.Orgs;
 using Use60.Privacy;
+using Use60.Proactive;
 using Use60.Recordings;
 using Use60.Security;
 using Use60.Slack;
@@ -22,7 +23,8 @@ builder.Services
     .AddOrgs()                                  // each rep's own settings (/sixty settings)
     .AddCrm(builder.Configuration)              // the sales data
     .AddSlack(builder.Configuration)            // inbox, outbox, Web API client, listeners, sandbox, Socket Mode
-    .AddCopilot(builder.Configuration)
+    .AddCopilot(builder.Configuration)          // the four tools, planners, skills, preview → confirm
+    .AddProactive(builder.Configuration)        // Quartz (clustered on PostgreSQL) and the messages use60 writes first
     .AddCalendar(builder.Configuration)
     .AddRecordings(builder.Configuration)
     .AddPrivacy(builder.Configuration)

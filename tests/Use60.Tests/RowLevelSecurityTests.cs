@@ -8,6 +8,7 @@ using Use60.Copilot;
 using Use60.Crm;
 using Use60.Data;
 using Use60.Orgs;
+using Use60.Proactive;
 using Use60.Security;
 using Use60.Slack;
 using Use60.Tests.Infrastructure;
@@ -83,8 +84,11 @@ public sealed class RlsFixture : IAsyncLifetime
                 {
                     OrgId = user.OrgId, UserId = user.Id, PendingActionId = action.Id, ContactId = contact.Id, ToAddress = "pat@example.com", Subject = "Hi", Body = "Hello",
                     Delivery = EmailDelivery.Sandbox,
-                });
+                },
+                new ProactiveDelivery { OrgId = user.OrgId, UserId = user.Id, Workflow = Workflow.DailyDigest, EntityKey = "2026-11-23" });
             await db.SaveChangesAsync();
+            await db.Database.ExecuteSqlAsync(
+                $"INSERT INTO proactive_snoozes (org_id, user_id, entity_key, until) VALUES ({user.OrgId}, {user.Id}, {"deal:" + deal.Id}, {now.AddDays(7)})");
         });
     }
 
@@ -279,8 +283,11 @@ public sealed class RowLevelSecurityTests(RlsFixture fixture) : IClassFixture<Rl
             SELECT coalesce(array_agg(tablename::text ORDER BY tablename), ARRAY[]::text[]) FROM pg_tables
             WHERE schemaname = 'public' AND tablename <> ALL (ARRAY['{string.Join("','", tables)}'])
             """);
-        // The Slack inbox, OAuth states and the sandbox's secret: row-level security with only the system path's policy.
-        Assert.Equal(["data_protection_keys", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret"], others!);
+        // The Slack inbox, OAuth states and the sandbox's secret: row-level security with only the system path's policy. Quartz's
+        // own tables hold the schedule (job names, fire times), no tenant's data.
+        Assert.Equal(["data_protection_keys", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret"],
+            others!.Where(t => !t.StartsWith("qrtz_", StringComparison.Ordinal)));
+        Assert.Equal(15, others!.Count(t => t.StartsWith("qrtz_", StringComparison.Ordinal)));
     }
 
     [Fact]

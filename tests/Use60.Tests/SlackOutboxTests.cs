@@ -27,6 +27,7 @@ public sealed class SlackOutboxTests(SlackAppFixture fixture) : IClassFixture<Sl
         Assert.Single(Calls("rate limited hello"));
 
         await FakeSlack.WaitUntilAsync(() => Calls("rate limited hello").Count == 2, "the retry after Retry-After");
+        await FakeSlack.WaitUntilAsync(() => RowAsync(row.Id).Result.Status == OutboxStatus.Sent, "the row to be recorded as sent");
         var (first, second) = (Calls("rate limited hello")[0], Calls("rate limited hello")[1]);
         Assert.True(second.At - first.At >= TimeSpan.FromSeconds(1.9), $"retried after {(second.At - first.At).TotalSeconds} s");
         var sent = await RowAsync(row.Id);

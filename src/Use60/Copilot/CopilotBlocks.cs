@@ -123,12 +123,7 @@ public static class CopilotBlocks
         }));
     }
 
-    static string Money(JsonNode? amount, string currency)
-    {
-        var value = amount?.GetValue<decimal>() ?? 0;
-        var symbol = currency switch { "USD" => "$", "EUR" => "€", "GBP" => "£", _ => currency + " " };
-        return symbol + value.ToString("#,0", CultureInfo.InvariantCulture);
-    }
+    static string Money(JsonNode? amount, string currency) => Crm.Money.Format(amount?.GetValue<decimal>() ?? 0, currency);
 
     static string Label(string key) => key.Length == 0 ? key : char.ToUpperInvariant(key[0]) + key[1..].Replace('_', ' ');
 }

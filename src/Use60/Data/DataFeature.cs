@@ -40,8 +40,12 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
 {
     readonly Lazy<NpgsqlDataSource> app = new(() => Build(options.Value.AppConnection(), "use60"));
     readonly Lazy<NpgsqlDataSource> owner = new(() => Build(options.Value.OwnerConnection(), "use60-owner"));
+    readonly Lazy<NpgsqlDataSource> jobs = new(() => Build(options.Value.AppConnection(), "use60-jobs"));
 
     public NpgsqlDataSource App => app.Value;
+
+    /// <summary>The scheduler's own pool (same role as <see cref="App"/>): Quartz's connections never carry a tenant's settings.</summary>
+    public NpgsqlDataSource Jobs => jobs.Value;
 
     /// <summary>Migrations and <see cref="SystemDb"/> only.</summary>
     public NpgsqlDataSource Owner => owner.Value;
@@ -66,6 +70,7 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
     {
         if (app.IsValueCreated) await app.Value.DisposeAsync();
         if (owner.IsValueCreated) await owner.Value.DisposeAsync();
+        if (jobs.IsValueCreated) await jobs.Value.DisposeAsync();
     }
 }
 

@@ -10,6 +10,7 @@ using Use60.Calendar;
 using Use60.Copilot;
 using Use60.Crm;
 using Use60.Orgs;
+using Use60.Proactive;
 using Use60.Security;
 using Use60.Slack;
 
@@ -71,6 +72,7 @@ public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext ten
     public DbSet<PendingAction> PendingActions => Set<PendingAction>();
     public DbSet<SkillOverride> SkillOverrides => Set<SkillOverride>();
     public DbSet<OutboundEmail> OutboundEmails => Set<OutboundEmail>();
+    public DbSet<ProactiveDelivery> ProactiveDeliveries => Set<ProactiveDelivery>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

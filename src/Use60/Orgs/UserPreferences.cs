@@ -14,6 +14,11 @@ public sealed class UserPreferences : IOrgOwned, IUpdatedAt
     public Guid OrgId { get; set; }
     public Guid UserId { get; set; }
     public bool DailyDigest { get; set; } = true;
+
+    /// <summary>When the daily digest comes, on the rep's own wall clock.</summary>
+    public TimeOnly DigestTime { get; set; } = DefaultDigestTime;
+
+    public static readonly TimeOnly DefaultDigestTime = new(9, 0);
     public bool MeetingBriefs { get; set; } = true;
     public bool TaskReminders { get; set; } = true;
     public bool DealAlerts { get; set; } = true;

@@ -28,6 +28,8 @@ public sealed class Use60App : WebApplicationFactory<Program>
             ["Database:OwnerUrl"] = database.OwnerConnectionString,
             ["Log:Level"] = "Warning",
             ["Use60:PublicUrl"] = "http://127.0.0.1:5175",
+            // The scheduler runs only where a test asks for it: on real time it would write to reps mid-test.
+            ["Jobs:Enabled"] = "false",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) this.settings[key] = value;
         UseKestrel(0);

@@ -1,0 +1,176 @@
+using System.Globalization;
+using Microsoft.EntityFrameworkCore;
+using Quartz;
+using Use60.Crm;
+using Use60.Data;
+using Use60.Orgs;
+using Use60.Slack;
+
+namespace Use60.Proactive;
+
+/// <summary>
+/// The morning pipeline digest: at each rep's digest time (9:00 by default) in their own time zone, on days that are
+/// not their quiet days: pipeline and weighted totals, what closes this week, stalled deals, today's real meetings,
+/// and the three most useful next actions with buttons.
+/// </summary>
+public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes, TimeProvider clock, ILogger<PipelineDigest> logger)
+{
+    /// <summary>A digest not sent by this long after its time (the app was down) is skipped: yesterday's news at noon helps nobody.</summary>
+    public static readonly TimeSpan LateWindow = TimeSpan.FromHours(3);
+
+    public const string OpenDealAction = "digest_open_deal", DraftFollowUpAction = "digest_draft_follow_up", SnoozeAction = "digest_snooze";
+
+    public sealed record DueRep(Guid OrgId, Guid UserId, DateOnly LocalDate);
+
+    /// <summary>Sends every digest that is due now and not yet sent; returns how many were sent.</summary>
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        var due = await DueAsync(cancellationToken);
+        var sent = 0;
+        foreach (var rep in due)
+        {
+            try
+            {
+                if (await SendAsync(rep, cancellationToken)) sent++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // One rep's failure (bad data, a database hiccup) must not cost everyone else their digest; the next run retries them.
+                logger.LogError(e, "The pipeline digest for user {UserId} failed; it is retried on the next run", rep.UserId);
+            }
+        }
+        if (sent > 0) logger.LogInformation("Sent {Count} pipeline digest(s)", sent);
+        return sent;
+    }
+
+    /// <summary>
+    /// The one narrow cross-tenant query: reps whose digest time has come in their own zone today (a day that is not one of
+    /// their quiet days), who want the digest, are not snoozed, and have not had today's.
+    /// </summary>
+    public async Task<IReadOnlyList<DueRep>> DueAsync(CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var late = LateWindow;
+        await using var db = system.Open("find whose pipeline digest is due");
+        return await db.Database.SqlQuery<DueRep>($"""
+            SELECT u.org_id AS "OrgId", u.id AS "UserId", (({now} AT TIME ZONE u.time_zone))::date AS "LocalDate"
+            FROM users u
+            JOIN orgs o ON o.id = u.org_id
+            LEFT JOIN user_preferences p ON p.org_id = u.org_id AND p.user_id = u.id
+            WHERE u.slack_user_id IS NOT NULL AND o.slack_disabled_at IS NULL
+              AND u.time_zone IN (SELECT name FROM pg_timezone_names)
+              AND coalesce(p.daily_digest, true)
+              AND (p.snoozed_until IS NULL OR p.snoozed_until <= {now})
+              AND NOT (lower(trim(to_char(({now} AT TIME ZONE u.time_zone), 'Day'))) = ANY (coalesce(p.quiet_days, ARRAY['saturday', 'sunday'])))
+              AND (({now} AT TIME ZONE u.time_zone)::time - coalesce(p.digest_time, '09:00')) >= interval '0'
+              AND (({now} AT TIME ZONE u.time_zone)::time - coalesce(p.digest_time, '09:00')) < {late}
+              AND NOT EXISTS (SELECT 1 FROM proactive_deliveries d
+                              WHERE d.user_id = u.id AND d.workflow = 'daily_digest'
+                                AND d.entity_key = (({now} AT TIME ZONE u.time_zone))::date::text)
+            ORDER BY u.id
+            """).ToListAsync(cancellationToken);
+    }
+
+    /// <summary>In the rep's own tenant scope: claims today's digest and queues it, in one transaction.</summary>
+    public async Task<bool> SendAsync(DueRep due, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var services = scope.ServiceProvider;
+        services.GetRequiredService<TenantContext>().Enter(due.OrgId, due.UserId);
+        var db = services.GetRequiredService<Use60Db>();
+        var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == due.UserId, cancellationToken);
+        var zone = Orgs.TimeZones.Find(rep.TimeZone);
+        var now = clock.GetUtcNow();
+        var crm = services.GetRequiredService<CrmQueries>();
+        var pipeline = await crm.PipelineAsync(rep.Id, due.LocalDate, now, cancellationToken);
+        var dayStart = StartOf(due.LocalDate, zone);
+        var meetings = await crm.MeetingsAsync(rep.Id, dayStart, StartOf(due.LocalDate.AddDays(1), zone), cancellationToken);
+        var snoozed = (await db.Database.SqlQuery<string>($"SELECT entity_key AS \"Value\" FROM proactive_snoozes WHERE user_id = {rep.Id} AND until > {now}")
+            .ToListAsync(cancellationToken)).ToHashSet();
+        var message = DigestMessage.Build(rep, due.LocalDate, zone, pipeline, meetings, snoozed);
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (!await services.GetRequiredService<ProactiveDeliveries>()
+                .ClaimAsync(db, rep.OrgId, rep.Id, Workflow.DailyDigest, due.LocalDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), cancellationToken))
+            return false;
+        var outbox = services.GetRequiredService<SlackOutbox>();
+        outbox.Add(db, OutboxDraft.Dm(rep.OrgId, rep.Id, message, "pipeline digest " + due.LocalDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)));
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        outbox.Notify();
+        return true;
+    }
+
+    static DateTimeOffset StartOf(DateOnly date, TimeZoneInfo zone)
+    {
+        var local = date.ToDateTime(TimeOnly.MinValue);
+        return new DateTimeOffset(local, zone.GetUtcOffset(local)).ToUniversalTime();
+    }
+}
+
+/// <summary>Quartz's handle on the digest: every minute, on whichever replica the cluster picks.</summary>
+[DisallowConcurrentExecution]
+public sealed class PipelineDigestJob(PipelineDigest digest) : IJob
+{
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await digest.RunAsync(cancellationToken);
+}
+
+/// <summary>The digest as Block Kit.</summary>
+public static class DigestMessage
+{
+    public const int NextActions = 3;
+
+    public static SlackMessage Build(AppUser rep, DateOnly date, TimeZoneInfo zone, PipelineSummary pipeline, IReadOnlyList<MeetingLine> meetings,
+        IReadOnlySet<string> snoozed)
+    {
+        var first = rep.Name.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? rep.Name;
+        var money = (decimal amount) => Money.Format(amount, pipeline.Currency);
+        var blocks = new List<Block>
+        {
+            new HeaderBlock($"Good morning, {first} — your pipeline for {date.ToString("dddd d MMMM", CultureInfo.InvariantCulture)}"),
+            new SectionBlock(null, [
+                $"*Open pipeline*\n{money(pipeline.Total)} in {pipeline.OpenDeals} deal{(pipeline.OpenDeals == 1 ? "" : "s")}",
+                $"*Weighted*\n{money(pipeline.Weighted)}",
+            ]),
+        };
+        if (pipeline.ClosingThisWeek.Count > 0)
+            blocks.Add(new SectionBlock("*Closing this week*\n" + string.Join('\n', pipeline.ClosingThisWeek.Take(5).Select(d =>
+                $"• {d.Name} — {money(d.Amount)}, {d.CloseDate?.ToString("ddd d MMM", CultureInfo.InvariantCulture)}"))));
+        if (pipeline.Stalled.Count > 0)
+            blocks.Add(new SectionBlock("*Stalled (no activity for 7+ days)*\n" + string.Join('\n', pipeline.Stalled.Take(5).Select(d =>
+                $"• {d.Name} — {d.DaysSinceActivity} days quiet"))));
+        blocks.Add(new SectionBlock(meetings.Count == 0 ? "*Today's meetings*\nNo meetings with other people today." :
+            "*Today's meetings*\n" + string.Join('\n', meetings.Select(m =>
+                $"• {TimeZoneInfo.ConvertTime(m.Start, zone).ToString("HH:mm", CultureInfo.InvariantCulture)} {m.Title}"))));
+
+        var actions = NextActionsOf(pipeline).Where(a => !snoozed.Contains("deal:" + a.Deal.Id)).Take(NextActions).ToList();
+        if (actions.Count > 0)
+        {
+            blocks.Add(new DividerBlock());
+            blocks.Add(new SectionBlock("*Three things worth doing today*"));
+            foreach (var (deal, why) in actions)
+            {
+                blocks.Add(new SectionBlock($"*{deal.Name}*\n{why}"));
+                blocks.Add(new ActionsBlock([
+                    new ButtonElement("Open deal", PipelineDigest.OpenDealAction, deal.Id.ToString()),
+                    new ButtonElement("Draft follow-up", PipelineDigest.DraftFollowUpAction, deal.Id.ToString(), ButtonStyle.Primary),
+                    new ButtonElement("Snooze 7 days", PipelineDigest.SnoozeAction, deal.Id.ToString()),
+                ]) { BlockId = "next:" + deal.Id });
+            }
+        }
+        blocks.Add(new ContextBlock(["Change when this comes, or turn it off, with `/sixty settings`."]));
+        var text = $"Your pipeline: {money(pipeline.Total)} open, {money(pipeline.Weighted)} weighted; {pipeline.ClosingThisWeek.Count} closing this week, " +
+                   $"{pipeline.Stalled.Count} stalled, {meetings.Count} meeting{(meetings.Count == 1 ? "" : "s")} today.";
+        return new SlackMessage(text, blocks);
+    }
+
+    /// <summary>Stalled deals first (longest quiet), then what closes this week, then the biggest deals with a next step.</summary>
+    static IEnumerable<(DealLine Deal, string Why)> NextActionsOf(PipelineSummary pipeline)
+    {
+        var seen = new HashSet<Guid>();
+        foreach (var deal in pipeline.Stalled)
+            if (seen.Add(deal.Id)) yield return (deal, $"{deal.DaysSinceActivity} days without activity: re-engage before it goes cold.");
+        foreach (var deal in pipeline.ClosingThisWeek)
+            if (seen.Add(deal.Id)) yield return (deal, $"Due to close {deal.CloseDate?.ToString("dddd", CultureInfo.InvariantCulture)}: confirm the close plan.");
+    }
+}

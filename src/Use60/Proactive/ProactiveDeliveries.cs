@@ -1,0 +1,45 @@
+using System.ComponentModel.DataAnnotations.Schema;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Data;
+
+namespace Use60.Proactive;
+
+public enum Workflow { DailyDigest, MeetingBrief, TaskReminder, DealStall, WinLoss }
+
+/// <summary>A proactive message claimed for one rep, workflow and key (a local date, an event, a stall).</summary>
+[Table("proactive_deliveries")]
+public sealed class ProactiveDelivery : IOrgOwned, ICreatedAt
+{
+    public long Id { get; set; }
+    public Guid OrgId { get; set; }
+    public Guid UserId { get; set; }
+    public Workflow Workflow { get; set; }
+    public required string EntityKey { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public long? OutboxId { get; set; }
+}
+
+/// <summary>
+/// Claims a proactive message before it is queued, by a unique key in the database: whatever restarts, misfires or a
+/// second replica do, one rep gets one digest per local date, one brief per event, one alert per stall.
+/// </summary>
+public sealed class ProactiveDeliveries(TimeProvider clock)
+{
+    /// <summary>Inserts the claim in the caller's transaction; false when it was already claimed (nothing to send).</summary>
+    public async Task<bool> ClaimAsync(Use60Db db, Guid orgId, Guid userId, Workflow workflow, string key, CancellationToken cancellationToken)
+    {
+        var workflowText = SnakeCase.ValueOf(workflow);
+        var inserted = await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO proactive_deliveries (org_id, user_id, workflow, entity_key, created_at)
+            VALUES ({orgId}, {userId}, {workflowText}, {key}, {clock.GetUtcNow()})
+            ON CONFLICT (user_id, workflow, entity_key) DO NOTHING
+            """, cancellationToken);
+        return inserted == 1;
+    }
+}
+
+sealed class ProactiveDeliveryConfiguration : IEntityTypeConfiguration<ProactiveDelivery>
+{
+    public void Configure(EntityTypeBuilder<ProactiveDelivery> delivery) => delivery.Property(d => d.Id).UseIdentityAlwaysColumn();
+}
