@@ -117,7 +117,7 @@ public sealed class PipelineDigestTests(DigestFixture fixture) : IClassFixture<D
         Assert.Contains("Good morning, Tom", blocks);
         Assert.Contains("Today's meetings", blocks);
         Assert.Contains("Stalled (no activity for 7+ days)", blocks);
-        Assert.Equal(DigestMessage.NextActions, System.Text.RegularExpressions.Regex.Matches(blocks, PipelineDigest.DraftFollowUpAction).Count);
+        Assert.Equal(DigestMessage.NextActions, System.Text.RegularExpressions.Regex.Matches(blocks, DealButtons.DraftFollowUp).Count);
         Assert.Empty(BlockKitLimits.Problems(new SlackMessage((string)message["text"]!, [.. message["blocks"]!.AsArray().Select(b => (Block)new RawBlock(b!.AsObject()))])));
         Assert.DoesNotContain("Focus:", blocks); // solo calendar blocks are not meetings
     }
@@ -132,21 +132,21 @@ public sealed class PipelineDigestTests(DigestFixture fixture) : IClassFixture<D
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             org = await db.Orgs.AsNoTracking().SingleAsync(o => o.Id == priya.OrgId);
         SandboxMessage? digest = null;
-        await FakeSlack.WaitUntilAsync(() => (digest = sandbox.ConversationAsync(priya, default).Result.Messages.LastOrDefault(m => m.Message.Contains(PipelineDigest.DraftFollowUpAction))) is not null,
+        await FakeSlack.WaitUntilAsync(() => (digest = sandbox.ConversationAsync(priya, default).Result.Messages.LastOrDefault(m => m.Message.Contains(DealButtons.DraftFollowUp))) is not null,
             "the digest in the sandbox DM");
         var first = System.Text.Json.Nodes.JsonNode.Parse(digest!.Message)!["blocks"]!.AsArray()
             .First(b => ((string?)b!["block_id"])?.StartsWith("next:") == true)!;
         var blockId = (string)first["block_id"]!;
         var dealId = Guid.Parse(blockId["next:".Length..]);
 
-        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, PipelineDigest.DraftFollowUpAction, null, default));
+        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, DealButtons.DraftFollowUp, null, default));
         await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(priya, default).Result.Messages.Any(m => m.Message.Contains("copilot_confirm")),
             "the follow-up preview with Confirm");
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             Assert.Single(await db.PendingActions.AsNoTracking().Where(a => a.UserId == priya.Id && a.Action == "send_email").ToListAsync());
 
-        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, PipelineDigest.OpenDealAction, null, default));
-        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, PipelineDigest.SnoozeAction, null, default));
+        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, DealButtons.Open, null, default));
+        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, DealButtons.Snooze, null, default));
         await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(priya, default).Result.Messages.Any(m => m.Message.Contains("Snoozed")), "the snooze confirmation");
 
         // Tomorrow's digest no longer suggests the snoozed deal.

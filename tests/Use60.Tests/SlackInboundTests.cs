@@ -264,11 +264,12 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
         var offered = JsonNode.Parse(await options.Content.ReadAsStringAsync())!["options"]!.AsArray();
         Assert.Contains(offered, o => o!["value"]!.GetValue<string>() == "Europe/Paris");
 
-        var bad = Submission(rep, zone: "Mars/Olympus_Mons", snooze: "abc");
+        var bad = Submission(rep, zone: "Mars/Olympus_Mons", snooze: "abc", digestTime: "04:15");
         var errors = JsonNode.Parse(await (await Requests.InteractionAsync(bad)).Content.ReadAsStringAsync())!;
         Assert.Equal("errors", errors["response_action"]!.GetValue<string>());
         Assert.NotNull(errors["errors"]!["tz"]);
         Assert.NotNull(errors["errors"]!["snooze"]);
+        Assert.NotNull(errors["errors"]!["digest_time"]);
 
         var good = await Requests.InteractionAsync(Submission(rep, zone: "Europe/Paris", snooze: "3"));
         Assert.Equal(HttpStatusCode.OK, good.StatusCode);
@@ -277,6 +278,7 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
         Assert.False(saved.DailyDigest);
         Assert.True(saved.MeetingBriefs);
         Assert.Equal(["friday"], saved.QuietDays);
+        Assert.Equal(new TimeOnly(7, 30), saved.DigestTime);
         Assert.InRange(saved.SnoozedUntil!.Value, DateTimeOffset.UtcNow.AddDays(2.9), DateTimeOffset.UtcNow.AddDays(3.1));
         Assert.Equal("Europe/Paris", await TestData.AsAsync(fixture.App.Services, rep, db => db.Users.Where(u => u.Id == rep.Id).Select(u => u.TimeZone).SingleAsync()));
         await FakeSlack.WaitUntilAsync(() => Slack.CallsOf("chat.postMessage").Any(c => c.Args["text"].Contains("Settings saved")), "the confirmation");
@@ -339,7 +341,7 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
         }
     }
 
-    JsonObject Submission(AppUser rep, string zone, string snooze)
+    JsonObject Submission(AppUser rep, string zone, string snooze, string digestTime = "07:30")
     {
         var payload = Requests.Interaction("view_submission", rep.SlackUserId!);
         payload["view"] = new JsonObject
@@ -363,6 +365,10 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
                         ["quiet_days"] = new JsonObject { ["type"] = "checkboxes", ["selected_options"] = new JsonArray(new JsonObject { ["value"] = "friday" }) },
                     },
                     ["snooze"] = new JsonObject { ["snooze_days"] = new JsonObject { ["type"] = "plain_text_input", ["value"] = snooze } },
+                    ["digest_time"] = new JsonObject
+                    {
+                        ["digest_time"] = new JsonObject { ["type"] = "static_select", ["selected_option"] = new JsonObject { ["value"] = digestTime } },
+                    },
                 },
             },
         };

@@ -54,6 +54,13 @@ public sealed class OrgSettings : IOrgOwned, IUpdatedAt
     public bool EnableTaskSharing { get; set; }
     public bool EnableEmailSharing { get; set; }
     public bool EnableCopilotSharing { get; private set; }
+
+    /// <summary>An open deal with no activity for this many days is stalled (the seeds' 7).</summary>
+    public int StallThresholdDays { get; set; } = 7;
+
+    /// <summary>A Slack channel id where deals moving to closed-won or closed-lost are announced; none: not announced.</summary>
+    public string? WinLossChannel { get; set; }
+
     public DateTimeOffset UpdatedAt { get; set; }
 }
 

@@ -49,11 +49,15 @@ static class SettingsModal
     const string ProactiveBlock = "proactive", ProactiveAction = "proactive";
     const string QuietBlock = "quiet", QuietAction = "quiet_days";
     const string SnoozeBlock = "snooze", SnoozeAction = "snooze_days";
+    const string DigestBlock = "digest_time", DigestAction = "digest_time";
+
+    /// <summary>Digest times a rep can pick: every half hour from 6:00 to 12:00.</summary>
+    static readonly TimeOnly[] DigestTimes = [.. Enumerable.Range(0, 13).Select(i => new TimeOnly(6, 0).AddMinutes(30 * i))];
     public const int MaxSnoozeDays = 90;
 
     static readonly (string Value, string Text)[] Proactive =
     [
-        ("daily_digest", "Daily pipeline summary at 9:00"), ("meeting_briefs", "Meeting briefs 2 hours before"),
+        ("daily_digest", "Daily pipeline summary"), ("meeting_briefs", "Meeting briefs 2 hours before"),
         ("task_reminders", "Overdue-task reminders"), ("deal_alerts", "Stalled-deal alerts"),
     ];
 
@@ -83,6 +87,9 @@ static class SettingsModal
                 Hint: "Your 9:00 summary and every date I show you use it.") { BlockId = ZoneBlock },
             new InputBlock("Messages I send you", new CheckboxesElement(ProactiveAction,
                 [.. Proactive.Select(p => new SelectOption(p.Text, p.Value))], enabled.Count > 0 ? enabled : null), Optional: true) { BlockId = ProactiveBlock },
+            new InputBlock("Daily summary at", new StaticSelectElement(DigestAction, "Pick a time",
+                [.. DigestTimes.Select(DigestOption)], DigestOption(preferences.DigestTime)), Optional: true,
+                Hint: "On your own clock, on days that are not quiet days.") { BlockId = DigestBlock },
             new InputBlock("Quiet days", new CheckboxesElement(QuietAction, [.. Days.Select(d => new SelectOption(Title(d), d))],
                 preferences.QuietDays.Count > 0 ? [.. preferences.QuietDays.Select(d => new SelectOption(Title(d), d))] : null),
                 Optional: true, Hint: "Nothing proactive on these days.") { BlockId = QuietBlock },
@@ -96,6 +103,13 @@ static class SettingsModal
         var errors = new Dictionary<string, string>();
         var zone = request.ViewValue(ZoneBlock, ZoneAction);
         if (!TimeZones.TryFind(zone, out _)) errors[ZoneBlock] = "Pick a time zone from the list.";
+        TimeOnly? digestTime = null;
+        if (request.ViewValue(DigestBlock, DigestAction) is { Length: > 0 } digestText)
+        {
+            if (TimeOnly.TryParseExact(digestText, "HH:mm", CultureInfo.InvariantCulture, DateTimeStyles.None, out var time) && DigestTimes.Contains(time))
+                digestTime = time;
+            else errors[DigestBlock] = "Pick a time from the list.";
+        }
         var snoozeText = request.ViewValue(SnoozeBlock, SnoozeAction)?.Trim();
         int? snoozeDays = null;
         if (!string.IsNullOrEmpty(snoozeText))
@@ -123,6 +137,7 @@ static class SettingsModal
         preferences.TaskReminders = chosen.Contains("task_reminders");
         preferences.DealAlerts = chosen.Contains("deal_alerts");
         preferences.QuietDays = quiet;
+        if (digestTime is { } at) preferences.DigestTime = at;
         var now = request.Service<TimeProvider>().GetUtcNow();
         if (snoozeDays is { } snooze) preferences.SnoozedUntil = snooze == 0 ? null : now.AddDays(snooze);
         var user = await db.Users.SingleAsync(u => u.Id == request.User.Id, request.Aborted);
@@ -130,6 +145,7 @@ static class SettingsModal
         await db.SaveChangesAsync(request.Aborted);
 
         var summary = chosen.Count == 0 ? "no proactive messages" : string.Join(", ", Proactive.Where(p => chosen.Contains(p.Value)).Select(p => p.Text.ToLowerInvariant()));
+        if (preferences.DailyDigest) summary = summary.Replace("daily pipeline summary", $"daily pipeline summary at {preferences.DigestTime:HH:mm}");
         request.Reply(new SlackMessage($":white_check_mark: Settings saved. Time zone {zone}; you get {summary}" +
                                        (preferences.SnoozedUntil > now ? $"; snoozed for {snoozeDays} day(s)." : ".")), ReplyTarget.DirectMessage);
     }
@@ -144,6 +160,8 @@ static class SettingsModal
     }
 
     static SelectOption ZoneOption(string id) => new(id.Replace('_', ' '), id);
+
+    static SelectOption DigestOption(TimeOnly time) => new(time.ToString("HH:mm", CultureInfo.InvariantCulture), time.ToString("HH:mm", CultureInfo.InvariantCulture));
 
     static string Title(string day) => char.ToUpperInvariant(day[0]) + day[1..];
 }

@@ -18,8 +18,6 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
     /// <summary>A digest not sent by this long after its time (the app was down) is skipped: yesterday's news at noon helps nobody.</summary>
     public static readonly TimeSpan LateWindow = TimeSpan.FromHours(3);
 
-    public const string OpenDealAction = "digest_open_deal", DraftFollowUpAction = "digest_draft_follow_up", SnoozeAction = "digest_snooze";
-
     public sealed record DueRep(Guid OrgId, Guid UserId, DateOnly LocalDate);
 
     /// <summary>Sends every digest that is due now and not yet sent; returns how many were sent.</summary>
@@ -143,7 +141,7 @@ public static class DigestMessage
             "*Today's meetings*\n" + string.Join('\n', meetings.Select(m =>
                 $"• {TimeZoneInfo.ConvertTime(m.Start, zone).ToString("HH:mm", CultureInfo.InvariantCulture)} {m.Title}"))));
 
-        var actions = NextActionsOf(pipeline).Where(a => !snoozed.Contains("deal:" + a.Deal.Id)).Take(NextActions).ToList();
+        var actions = NextActionsOf(pipeline).Where(a => !snoozed.Contains(DealButtons.SnoozeKey(a.Deal.Id))).Take(NextActions).ToList();
         if (actions.Count > 0)
         {
             blocks.Add(new DividerBlock());
@@ -151,11 +149,7 @@ public static class DigestMessage
             foreach (var (deal, why) in actions)
             {
                 blocks.Add(new SectionBlock($"*{deal.Name}*\n{why}"));
-                blocks.Add(new ActionsBlock([
-                    new ButtonElement("Open deal", PipelineDigest.OpenDealAction, deal.Id.ToString()),
-                    new ButtonElement("Draft follow-up", PipelineDigest.DraftFollowUpAction, deal.Id.ToString(), ButtonStyle.Primary),
-                    new ButtonElement("Snooze 7 days", PipelineDigest.SnoozeAction, deal.Id.ToString()),
-                ]) { BlockId = "next:" + deal.Id });
+                blocks.Add(new ActionsBlock(DealButtons.For(deal.Id)) { BlockId = "next:" + deal.Id });
             }
         }
         blocks.Add(new ContextBlock(["Change when this comes, or turn it off, with `/sixty settings`."]));

@@ -27,6 +27,7 @@ public static class ProactiveFeature
         services.AddValidatedOptions<JobsOptions>(configuration);
         services.AddScoped<ProactiveDeliveries>();
         services.AddScoped<PipelineDigest>();
+        services.AddScoped<DealStalls>();
         services.AddQuartz(quartz =>
         {
             // One scheduler name for every replica; each replica a distinct, generated instance of it.
@@ -57,8 +58,12 @@ public static class ProactiveFeature
                 .WithIdentity("pipeline-digest")
                 .WithCronSchedule("0 * * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
                 job => job.WithIdentity("pipeline-digest"));
+            quartz.ScheduleJob<DealStallJob>(trigger => trigger
+                .WithIdentity("deal-stalls")
+                .WithCronSchedule("0 0/15 * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
+                job => job.WithIdentity("deal-stalls"));
         });
-        services.AddSlackListeners(DigestActions.Register);
+        services.AddSlackListeners(DealButtons.Register);
         return services.AddHostedService<JobsHost>();
     }
 }

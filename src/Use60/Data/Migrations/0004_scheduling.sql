@@ -283,3 +283,8 @@ CREATE POLICY proactive_snoozes_system ON proactive_snoozes TO CURRENT_USER
 CREATE POLICY proactive_snoozes_owner ON proactive_snoozes FOR ALL
     USING (org_id = (SELECT app_org_id()) AND user_id = (SELECT app_user_id()))
     WITH CHECK (org_id = (SELECT app_org_id()) AND user_id = (SELECT app_user_id()));
+
+-- The org's proactive defaults: after how many quiet days an open deal counts as stalled, and where wins and losses are posted.
+ALTER TABLE org_settings
+    ADD COLUMN stall_threshold_days integer NOT NULL DEFAULT 7 CHECK (stall_threshold_days BETWEEN 1 AND 90),
+    ADD COLUMN win_loss_channel text;

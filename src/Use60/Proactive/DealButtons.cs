@@ -7,15 +7,48 @@ using Use60.Slack;
 
 namespace Use60.Proactive;
 
-/// <summary>The digest's buttons: open a deal, draft a follow-up (a preview to confirm, through the copilot's tools), snooze a suggestion.</summary>
-static class DigestActions
+/// <summary>
+/// The buttons proactive messages put under a deal (the digest's next actions, a stall alert): open it, draft a follow-up
+/// (a preview to confirm, through the copilot's tools), snooze it for a week, mark it lost (a preview to confirm).
+/// </summary>
+public static class DealButtons
 {
+    public const string Open = "deal_open", DraftFollowUp = "deal_draft_follow_up", Snooze = "deal_snooze", MarkLost = "deal_mark_lost";
+
     public static readonly TimeSpan SnoozeFor = TimeSpan.FromDays(7);
 
+    public static IReadOnlyList<BlockElement> For(Guid dealId, bool markLost = false) =>
+    [
+        new ButtonElement("Open deal", Open, dealId.ToString()),
+        new ButtonElement("Draft follow-up", DraftFollowUp, dealId.ToString(), ButtonStyle.Primary),
+        new ButtonElement("Snooze 7 days", Snooze, dealId.ToString()),
+        .. markLost ? [new ButtonElement("Mark lost", MarkLost, dealId.ToString(), ButtonStyle.Danger)] : Array.Empty<BlockElement>(),
+    ];
+
+    /// <summary>The snooze key of a deal in proactive_snoozes.</summary>
+    public static string SnoozeKey(Guid dealId) => "deal:" + dealId;
+
     public static void Register(SlackListeners slack) => slack
-        .Action(PipelineDigest.OpenDealAction, OpenDealAsync)
-        .Action(PipelineDigest.DraftFollowUpAction, DraftFollowUpAsync)
-        .Action(PipelineDigest.SnoozeAction, SnoozeAsync);
+        .Action(Open, OpenDealAsync)
+        .Action(DraftFollowUp, DraftFollowUpAsync)
+        .Action(Snooze, SnoozeAsync)
+        .Action(MarkLost, MarkLostAsync);
+
+    static async Task MarkLostAsync(SlackRequest request)
+    {
+        var tools = Tools(request);
+        var preview = await tools.CallAsync(CopilotTools.ExecuteAction, new KernelArguments
+        {
+            ["action"] = "update_deal_stage", ["params"] = new JsonObject { ["deal_id"] = request.ActionValue, ["stage"] = "closed_lost" },
+        }, request.Aborted);
+        if (preview["error"] is { } error)
+        {
+            request.Reply(new SlackMessage($"I can't mark that deal lost: {error}"));
+            return;
+        }
+        request.Reply(CopilotBlocks.Answer(new CopilotAnswer(0, "Confirm to mark it lost.", [], request.Service<CopilotSession>().Previews, null)),
+            ReplyTarget.DirectMessage);
+    }
 
     static async Task OpenDealAsync(SlackRequest request)
     {
@@ -66,7 +99,7 @@ static class DigestActions
         if (!Guid.TryParse(request.ActionValue, out var dealId)) return;
         var until = request.Service<TimeProvider>().GetUtcNow() + SnoozeFor;
         await request.Service<Use60Db>().Database.ExecuteSqlAsync($"""
-            INSERT INTO proactive_snoozes (org_id, user_id, entity_key, until) VALUES ({request.Org.Id}, {request.User.Id}, {"deal:" + dealId}, {until})
+            INSERT INTO proactive_snoozes (org_id, user_id, entity_key, until) VALUES ({request.Org.Id}, {request.User.Id}, {SnoozeKey(dealId)}, {until})
             ON CONFLICT (user_id, entity_key) DO UPDATE SET until = excluded.until
             """, request.Aborted);
         request.Reply(new SlackMessage($"Snoozed: I won't suggest that deal again until {until:ddd d MMM}."));
