@@ -19,23 +19,8 @@ public sealed class DealStalls(SystemDb system, IServiceScopeFactory scopes, Tim
 
     public sealed record DueStall(Guid OrgId, Guid UserId, Guid DealId, string StallKey);
 
-    public async Task<int> RunAsync(CancellationToken cancellationToken)
-    {
-        var sent = 0;
-        foreach (var stall in await DueAsync(cancellationToken))
-        {
-            try
-            {
-                if (await SendAsync(stall, cancellationToken)) sent++;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogError(e, "The stall alert for deal {DealId} failed; it is retried on the next run", stall.DealId);
-            }
-        }
-        if (sent > 0) logger.LogInformation("Sent {Count} deal-stall alert(s)", sent);
-        return sent;
-    }
+    public async Task<int> RunAsync(CancellationToken cancellationToken) =>
+        await ProactiveRuns.SendEachAsync(await DueAsync(cancellationToken), SendAsync, "deal-stall alert", stall => $"deal {stall.DealId}", logger, cancellationToken);
 
     /// <summary>
     /// The narrow cross-tenant query: stalled open deals whose owner wants alerts, is in working hours on a working day, and has

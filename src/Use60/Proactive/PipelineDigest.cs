@@ -21,25 +21,8 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
     public sealed record DueRep(Guid OrgId, Guid UserId, DateOnly LocalDate);
 
     /// <summary>Sends every digest that is due now and not yet sent; returns how many were sent.</summary>
-    public async Task<int> RunAsync(CancellationToken cancellationToken)
-    {
-        var due = await DueAsync(cancellationToken);
-        var sent = 0;
-        foreach (var rep in due)
-        {
-            try
-            {
-                if (await SendAsync(rep, cancellationToken)) sent++;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // One rep's failure (bad data, a database hiccup) must not cost everyone else their digest; the next run retries them.
-                logger.LogError(e, "The pipeline digest for user {UserId} failed; it is retried on the next run", rep.UserId);
-            }
-        }
-        if (sent > 0) logger.LogInformation("Sent {Count} pipeline digest(s)", sent);
-        return sent;
-    }
+    public async Task<int> RunAsync(CancellationToken cancellationToken) =>
+        await ProactiveRuns.SendEachAsync(await DueAsync(cancellationToken), SendAsync, "pipeline digest", rep => $"user {rep.UserId}", logger, cancellationToken);
 
     /// <summary>
     /// The one narrow cross-tenant query: reps whose digest time has come in their own zone today (a day that is not one of

@@ -39,6 +39,32 @@ public sealed class ProactiveDeliveries(TimeProvider clock)
     }
 }
 
+public static class ProactiveRuns
+{
+    /// <summary>
+    /// Sends each due message on its own: one rep's failure (bad data, a database hiccup) must not cost everyone else theirs,
+    /// and an unclaimed message is simply due again on the next run. Returns how many were sent.
+    /// </summary>
+    public static async Task<int> SendEachAsync<T>(IEnumerable<T> due, Func<T, CancellationToken, Task<bool>> send, string workflow, Func<T, object> who,
+        ILogger logger, CancellationToken cancellationToken)
+    {
+        var sent = 0;
+        foreach (var item in due)
+        {
+            try
+            {
+                if (await send(item, cancellationToken)) sent++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogError(e, "The {Workflow} for {Who} failed; it is retried on the next run", workflow, who(item));
+            }
+        }
+        if (sent > 0) logger.LogInformation("Sent {Count} {Workflow} message(s)", sent, workflow);
+        return sent;
+    }
+}
+
 sealed class ProactiveDeliveryConfiguration : IEntityTypeConfiguration<ProactiveDelivery>
 {
     public void Configure(EntityTypeBuilder<ProactiveDelivery> delivery) => delivery.Property(d => d.Id).UseIdentityAlwaysColumn();
