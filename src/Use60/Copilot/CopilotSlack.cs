@@ -21,7 +21,7 @@ static class CopilotSlack
         .Action(ChooseAction, ChooseAsync)
         .Action(NoneAction, request =>
         {
-            request.Reply(Edited(request, Str(request.Payload["actions"]?[0]?["block_id"]), "None of those — tell me the full name or the company and I'll look again."),
+            request.Reply(request.Edited(request.ActionBlockId, "None of those — tell me the full name or the company and I'll look again."),
                 ReplyTarget.Original);
             return Task.CompletedTask;
         });
@@ -47,7 +47,7 @@ static class CopilotSlack
         }
         var outcome = await request.Service<CopilotChat>().DecideAsync(request.User, id, confirm, request.Aborted);
         // The preview's own message shows what became of it; a refusal (double click, someone else's button) is told to the clicker only.
-        if (outcome.Done) request.Reply(Edited(request, CopilotBlocks.PreviewBlockId(id), (confirm ? "✅ " : "✖️ ") + outcome.Text), ReplyTarget.Original);
+        if (outcome.Done) request.Reply(request.Edited(CopilotBlocks.PreviewBlockId(id), (confirm ? "✅ " : "✖️ ") + outcome.Text), ReplyTarget.Original);
         else request.Reply(new SlackMessage(":information_source: " + outcome.Text));
     }
 
@@ -62,18 +62,9 @@ static class CopilotSlack
             request.Reply(new SlackMessage("That question has expired; ask me again."));
             return;
         }
-        request.Reply(Edited(request, Str(request.Payload["actions"]?[0]?["block_id"]), $"You chose {Str(request.Payload["actions"]?[0]?["text"]?["text"])}."),
+        request.Reply(request.Edited(request.ActionBlockId, $"You chose {Str(request.Payload["actions"]?[0]?["text"]?["text"])}."),
             ReplyTarget.Original);
         request.Reply(CopilotBlocks.Answer(answer), ReplyTarget.Channel);
     }
 
-    /// <summary>The clicked message as Slack sent it, with the block of buttons that was used replaced by a line saying what happened.</summary>
-    static SlackMessage Edited(SlackRequest request, string? blockId, string outcome)
-    {
-        var message = request.Payload["message"];
-        var blocks = (message?["blocks"] as JsonArray ?? []).OfType<JsonObject>()
-            .Select(b => Str(b["block_id"]) == blockId && blockId is not null ? new ContextBlock([outcome]) : (Block)new RawBlock(b)).ToList();
-        if (blocks.Count == 0 || blockId is null) blocks.Add(new ContextBlock([outcome]));
-        return new SlackMessage(Str(message?["text"]) ?? outcome, blocks);
-    }
 }

@@ -28,6 +28,7 @@ public static class ProactiveFeature
         services.AddScoped<ProactiveDeliveries>();
         services.AddScoped<PipelineDigest>();
         services.AddScoped<DealStalls>();
+        services.AddScoped<TaskReminders>();
         services.AddQuartz(quartz =>
         {
             // One scheduler name for every replica; each replica a distinct, generated instance of it.
@@ -62,8 +63,13 @@ public static class ProactiveFeature
                 .WithIdentity("deal-stalls")
                 .WithCronSchedule("0 0/15 * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
                 job => job.WithIdentity("deal-stalls"));
+            quartz.ScheduleJob<TaskReminderJob>(trigger => trigger
+                .WithIdentity("task-reminders")
+                .WithCronSchedule("0 0/5 * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
+                job => job.WithIdentity("task-reminders"));
         });
         services.AddSlackListeners(DealButtons.Register);
+        services.AddSlackListeners(TaskReminderButtons.Register);
         return services.AddHostedService<JobsHost>();
     }
 }

@@ -178,6 +178,15 @@ public sealed record OverflowElement(string ActionId, IReadOnlyList<SelectOption
         new JsonObject { ["type"] = "overflow", ["action_id"] = ActionId, ["options"] = BlockKitJson.Array(Options, o => o.ToJson()) };
 }
 
+/// <summary>A date picker; its click carries <c>selected_date</c> (yyyy-MM-dd).</summary>
+public sealed record DatePickerElement(string ActionId, DateOnly? Initial = null, string? Placeholder = null) : BlockElement
+{
+    public override JsonObject ToJson() =>
+        new JsonObject { ["type"] = "datepicker", ["action_id"] = ActionId }
+            .Put("initial_date", Initial?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))
+            .Put("placeholder", BlockKitJson.PlainOrNull(Placeholder));
+}
+
 public sealed record PlainTextInputElement(string ActionId, string? Initial = null, string? Placeholder = null,
     bool Multiline = false, int? MaxLength = null) : BlockElement
 {

@@ -248,6 +248,11 @@ public static class BlockKitLimits
             ActionId = Truncate(o.ActionId, MaxIdLength),
             Options = [.. o.Options.Take(MaxOverflowOptions).Select(FitOption)],
         },
+        DatePickerElement d => d with
+        {
+            ActionId = Truncate(d.ActionId, MaxIdLength),
+            Placeholder = Truncate(d.Placeholder, MaxPlaceholderLength),
+        },
         PlainTextInputElement p => p with
         {
             ActionId = Truncate(p.ActionId, MaxIdLength),
@@ -432,6 +437,10 @@ public static class BlockKitLimits
                 case OverflowElement o:
                     Text($"{at}.action_id", o.ActionId, MaxIdLength);
                     Options($"{at}.options", o.Options, MaxOverflowOptions);
+                    break;
+                case DatePickerElement d:
+                    Text($"{at}.action_id", d.ActionId, MaxIdLength);
+                    Text($"{at}.placeholder", d.Placeholder, MaxPlaceholderLength);
                     break;
                 case PlainTextInputElement p:
                     Text($"{at}.action_id", p.ActionId, MaxIdLength);

@@ -150,7 +150,23 @@ public sealed class SlackRequest(InboxKind kind, JsonObject payload, Org org, Ap
                                 ?? Str(Event?["channel"]);
 
     /// <summary>The clicked button's value, or the picked option's value.</summary>
-    public string? ActionValue => Str(Action?["value"]) ?? Str(Action?["selected_option"]?["value"]);
+    public string? ActionValue => Str(Action?["value"]) ?? Str(Action?["selected_option"]?["value"]) ?? Str(Action?["selected_date"]);
+
+    /// <summary>
+    /// The clicked message as Slack sent it back, with one block (the buttons that were used) replaced by a line saying what
+    /// happened: what a reply to <see cref="ReplyTarget.Original"/> shows in place of the message.
+    /// </summary>
+    public SlackMessage Edited(string? blockId, string outcome)
+    {
+        var message = Payload["message"];
+        var blocks = (message?["blocks"] as JsonArray ?? []).OfType<JsonObject>()
+            .Select(b => Str(b["block_id"]) == blockId && blockId is not null ? new ContextBlock([outcome]) : (Block)new RawBlock(b)).ToList();
+        if (blocks.Count == 0 || blockId is null) blocks.Add(new ContextBlock([outcome]));
+        return new SlackMessage(Str(message?["text"]) ?? outcome, blocks);
+    }
+
+    /// <summary>The block id of the clicked element.</summary>
+    public string? ActionBlockId => Str(Action?["block_id"]);
 
     /// <summary>The value of one input of the submitted modal (text, selected option, or the selected options joined by commas).</summary>
     public string? ViewValue(string blockId, string actionId)

@@ -257,6 +257,11 @@ public sealed class SlackSandbox(SystemDb system, SandboxSlackTransport transpor
             action["text"] = element["text"]?.DeepClone();
             action["value"] = Str(element["value"]);
         }
+        else if (type == "datepicker")
+        {
+            if (!DateOnly.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out _)) return false;
+            action["selected_date"] = value;
+        }
         else if (SandboxBlocks.OptionsOf(element).FirstOrDefault(o => Str(o["value"]) == value) is { } option)
             action["selected_option"] = option.DeepClone();
         else return false;
