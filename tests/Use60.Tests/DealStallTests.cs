@@ -119,18 +119,12 @@ public sealed class DealStallTests(DigestFixture fixture) : IClassFixture<Digest
         var priya = fixture.Reps[2];
         var stall = (await StallsAt(DigestFixture.Start.AddHours(-9)).DueAsync(default)).First(s => s.UserId == priya.Id); // 10:30 in Kolkata
         Assert.True(await StallsAt(DigestFixture.Start.AddHours(-9)).SendAsync(stall, default));
-        var sandbox = fixture.App.Service<SlackSandbox>();
-        Org org;
-        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
-            org = await db.Orgs.AsNoTracking().SingleAsync(o => o.Id == priya.OrgId);
-        SandboxMessage? alert = null;
-        await FakeSlack.WaitUntilAsync(() => (alert = sandbox.ConversationAsync(priya, default).Result.Messages
-            .LastOrDefault(m => m.Message.Contains("stall:" + stall.DealId))) is not null, "the alert in the sandbox");
+        var dm = await SandboxDm.OfAsync(fixture.App, priya);
+        var alert = await dm.MessageAsync("stall:" + stall.DealId, "the alert in the sandbox");
 
-        Assert.True(await sandbox.ClickAsync(org, priya, alert!.Id, "stall:" + stall.DealId, DealButtons.MarkLost, null, default));
+        Assert.True(await dm.ClickAsync(alert, "stall:" + stall.DealId, DealButtons.MarkLost));
 
-        await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(priya, default).Result.Messages.Any(m => m.Message.Contains("Confirm to mark it lost")),
-            "the mark-lost preview");
+        await dm.MessageAsync("Confirm to mark it lost", "the mark-lost preview");
         await using var check = fixture.App.Service<SystemDb>().Open("test");
         Assert.NotEqual(DealStage.ClosedLost, (await check.Deals.AsNoTracking().SingleAsync(d => d.Id == stall.DealId)).Stage);
         Assert.Single(await check.PendingActions.AsNoTracking().Where(a => a.UserId == priya.Id && a.Action == "update_deal_stage").ToListAsync());

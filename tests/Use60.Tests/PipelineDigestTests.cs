@@ -127,27 +127,22 @@ public sealed class PipelineDigestTests(DigestFixture fixture) : IClassFixture<D
     {
         var priya = fixture.Reps[2];
         Assert.True(await Digest.SendAsync(new PipelineDigest.DueRep(priya.OrgId, priya.Id, new DateOnly(2026, 11, 23)), default));
-        var sandbox = fixture.App.Service<SlackSandbox>();
-        Org org;
-        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
-            org = await db.Orgs.AsNoTracking().SingleAsync(o => o.Id == priya.OrgId);
-        SandboxMessage? digest = null;
-        await FakeSlack.WaitUntilAsync(() => (digest = sandbox.ConversationAsync(priya, default).Result.Messages.LastOrDefault(m => m.Message.Contains(DealButtons.DraftFollowUp))) is not null,
-            "the digest in the sandbox DM");
-        var first = System.Text.Json.Nodes.JsonNode.Parse(digest!.Message)!["blocks"]!.AsArray()
+        var dm = await SandboxDm.OfAsync(fixture.App, priya);
+        var sandbox = dm.Sandbox;
+        var digest = await dm.MessageAsync(DealButtons.DraftFollowUp, "the digest in the sandbox DM");
+        var first = System.Text.Json.Nodes.JsonNode.Parse(digest.Message)!["blocks"]!.AsArray()
             .First(b => ((string?)b!["block_id"])?.StartsWith("next:") == true)!;
         var blockId = (string)first["block_id"]!;
         var dealId = Guid.Parse(blockId["next:".Length..]);
 
-        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, DealButtons.DraftFollowUp, null, default));
-        await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(priya, default).Result.Messages.Any(m => m.Message.Contains("copilot_confirm")),
-            "the follow-up preview with Confirm");
+        Assert.True(await dm.ClickAsync(digest, blockId, DealButtons.DraftFollowUp));
+        await dm.MessageAsync("copilot_confirm", "the follow-up preview with Confirm");
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             Assert.Single(await db.PendingActions.AsNoTracking().Where(a => a.UserId == priya.Id && a.Action == "send_email").ToListAsync());
 
-        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, DealButtons.Open, null, default));
-        Assert.True(await sandbox.ClickAsync(org, priya, digest.Id, blockId, DealButtons.Snooze, null, default));
-        await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(priya, default).Result.Messages.Any(m => m.Message.Contains("Snoozed")), "the snooze confirmation");
+        Assert.True(await dm.ClickAsync(digest, blockId, DealButtons.Open));
+        Assert.True(await dm.ClickAsync(digest, blockId, DealButtons.Snooze));
+        await dm.MessageAsync("Snoozed", "the snooze confirmation");
 
         // Tomorrow's digest no longer suggests the snoozed deal.
         var tomorrow = ActivatorUtilities.CreateInstance<PipelineDigest>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(DigestFixture.Start.AddDays(1)));

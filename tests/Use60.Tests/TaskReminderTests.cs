@@ -25,18 +25,16 @@ public sealed class TaskReminderTests(DigestFixture fixture) : IClassFixture<Dig
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             Assert.Equal(1, await db.SlackOutbox.CountAsync(m => m.UserId == alex.Id && m.Source == "task reminder 2026-11-23"));
 
-        var sandbox = fixture.App.Service<SlackSandbox>();
-        var org = await OrgOfAsync(alex);
-        SandboxMessage? reminder = null;
-        await FakeSlack.WaitUntilAsync(() => (reminder = sandbox.ConversationAsync(alex, default).Result.Messages
-            .LastOrDefault(m => m.Message.Contains(TaskReminders.DoneAction))) is not null, "the reminder in the sandbox DM");
-        var taskBlocks = JsonNode.Parse(reminder!.Message)!["blocks"]!.AsArray()
+        var dm = await SandboxDm.OfAsync(fixture.App, alex);
+        var sandbox = dm.Sandbox;
+        var reminder = await dm.MessageAsync(TaskReminders.DoneAction, "the reminder in the sandbox DM");
+        var taskBlocks = JsonNode.Parse(reminder.Message)!["blocks"]!.AsArray()
             .Select(b => (string?)b!["block_id"]).OfType<string>().Where(id => id.StartsWith("task:")).ToList();
         Assert.True(taskBlocks.Count >= 1);
         Assert.Empty(BlockKitLimits.Problems(new SlackMessage("x", [.. JsonNode.Parse(reminder.Message)!["blocks"]!.AsArray().Select(b => (Block)new RawBlock(b!.AsObject()))])));
         var done = Guid.Parse(taskBlocks[0]["task:".Length..]);
 
-        Assert.True(await sandbox.ClickAsync(org, alex, reminder.Id, taskBlocks[0], TaskReminders.DoneAction, null, default));
+        Assert.True(await dm.ClickAsync(reminder, taskBlocks[0], TaskReminders.DoneAction));
         await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(alex, default).Result.Messages.Single(m => m.Id == reminder.Id).Message.Contains("Done:"),
             "the reminder edited to show the task done");
         Assert.Equal(CrmTaskStatus.Done, (await TaskAsync(done)).Status);
@@ -44,7 +42,7 @@ public sealed class TaskReminderTests(DigestFixture fixture) : IClassFixture<Dig
         if (taskBlocks.Count > 1)
         {
             var moved = Guid.Parse(taskBlocks[1]["task:".Length..]);
-            Assert.True(await sandbox.ClickAsync(org, alex, reminder.Id, taskBlocks[1], TaskReminders.RescheduleAction, "2026-12-04", default));
+            Assert.True(await dm.ClickAsync(reminder, taskBlocks[1], TaskReminders.RescheduleAction, "2026-12-04"));
             await FakeSlack.WaitUntilAsync(() => TaskAsync(moved).Result.DueDate == new DateOnly(2026, 12, 4), "the rescheduled task");
         }
     }
@@ -64,30 +62,21 @@ public sealed class TaskReminderTests(DigestFixture fixture) : IClassFixture<Dig
             await db.Users.Where(u => u.Id == tom.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.TimeZone, "America/New_York"));
         tom.TimeZone = "America/New_York";
         Assert.True(await RemindersAt(DigestFixture.Start).SendAsync(new TaskReminders.DueRep(tom.OrgId, tom.Id, new DateOnly(2026, 11, 23)), default));
-        var sandbox = fixture.App.Service<SlackSandbox>();
-        var org = await OrgOfAsync(tom);
-        SandboxMessage? reminder = null;
-        await FakeSlack.WaitUntilAsync(() => (reminder = sandbox.ConversationAsync(tom, default).Result.Messages
-            .LastOrDefault(m => m.Message.Contains(TaskReminders.BlockIdOf(task.Id)))) is not null, "the reminder");
+        var dm = await SandboxDm.OfAsync(fixture.App, tom);
+        var sandbox = dm.Sandbox;
+        var reminder = await dm.MessageAsync(TaskReminders.BlockIdOf(task.Id), "the reminder");
 
-        Assert.True(await sandbox.ClickAsync(org, tom, reminder!.Id, TaskReminders.BlockIdOf(task.Id), TaskReminders.RescheduleAction, "2026-11-01", default));
-        await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(tom, default).Result.Messages.Any(m => m.Message.Contains("Pick today or a later date")),
-            "the refusal of a past date");
+        Assert.True(await dm.ClickAsync(reminder, TaskReminders.BlockIdOf(task.Id), TaskReminders.RescheduleAction, "2026-11-01"));
+        await dm.MessageAsync("Pick today or a later date", "the refusal of a past date");
         Assert.Equal(new DateOnly(2026, 11, 20), (await TaskAsync(task.Id)).DueDate);
 
-        Assert.True(await sandbox.ClickAsync(org, tom, reminder.Id, TaskReminders.BlockIdOf(task.Id), TaskReminders.SnoozeAction, null, default));
+        Assert.True(await dm.ClickAsync(reminder, TaskReminders.BlockIdOf(task.Id), TaskReminders.SnoozeAction));
         var tomorrow = new DateOnly(2026, 11, 24); // the app clock says Monday 23 November in New York
         await FakeSlack.WaitUntilAsync(() => TaskAsync(task.Id).Result.DueDate == tomorrow, "the snoozed task");
     }
 
     TaskReminders RemindersAt(DateTimeOffset instant) =>
         ActivatorUtilities.CreateInstance<TaskReminders>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(instant));
-
-    async Task<Org> OrgOfAsync(AppUser rep)
-    {
-        await using var db = fixture.App.Service<SystemDb>().Open("test");
-        return await db.Orgs.AsNoTracking().SingleAsync(o => o.Id == rep.OrgId);
-    }
 
     async Task<CrmTask> TaskAsync(Guid id)
     {

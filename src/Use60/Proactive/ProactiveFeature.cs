@@ -29,6 +29,7 @@ public static class ProactiveFeature
         services.AddScoped<PipelineDigest>();
         services.AddScoped<DealStalls>();
         services.AddScoped<TaskReminders>();
+        services.AddScoped<MeetingBriefs>();
         services.AddQuartz(quartz =>
         {
             // One scheduler name for every replica; each replica a distinct, generated instance of it.
@@ -67,9 +68,14 @@ public static class ProactiveFeature
                 .WithIdentity("task-reminders")
                 .WithCronSchedule("0 0/5 * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
                 job => job.WithIdentity("task-reminders"));
+            quartz.ScheduleJob<MeetingBriefJob>(trigger => trigger
+                .WithIdentity("meeting-briefs")
+                .WithCronSchedule("0 * * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
+                job => job.WithIdentity("meeting-briefs"));
         });
         services.AddSlackListeners(DealButtons.Register);
         services.AddSlackListeners(TaskReminderButtons.Register);
+        services.AddSlackListeners(MeetingBriefButtons.Register);
         return services.AddHostedService<JobsHost>();
     }
 }
