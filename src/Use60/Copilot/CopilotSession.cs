@@ -40,9 +40,5 @@ public sealed class CopilotSession(TimeProvider clock)
 
     public string FirstName => User.Name.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? User.Name;
 
-    public DateTimeOffset StartOfLocalDay(DateOnly date)
-    {
-        var local = date.ToDateTime(TimeOnly.MinValue);
-        return new DateTimeOffset(local, Zone.GetUtcOffset(local)).ToUniversalTime();
-    }
+    public DateTimeOffset StartOfLocalDay(DateOnly date) => TimeZones.StartOfDay(date, Zone);
 }

@@ -120,6 +120,13 @@ public static class TimeZones
     public static DateOnly LocalDate(DateTimeOffset instant, TimeZoneInfo zone) =>
         DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(instant, zone).DateTime);
 
+    /// <summary>The instant a local calendar day begins on a wall clock in <paramref name="zone"/>.</summary>
+    public static DateTimeOffset StartOfDay(DateOnly date, TimeZoneInfo zone)
+    {
+        var local = date.ToDateTime(TimeOnly.MinValue);
+        return new DateTimeOffset(local, zone.GetUtcOffset(local)).ToUniversalTime();
+    }
+
     /// <summary>An IANA zone by id, or UTC for an id this machine's tz database does not know.</summary>
     public static TimeZoneInfo Find(string id) => TryFind(id, out var zone) ? zone : TimeZoneInfo.Utc;
 

@@ -42,9 +42,12 @@ sealed class UserPreferencesConfiguration : IEntityTypeConfiguration<UserPrefere
 }
 
 /// <summary><c>/sixty settings</c>: a modal with the rep's own preferences, validated on submit.</summary>
-static class SettingsModal
+public static class SettingsModal
 {
     public const string CallbackId = "user_settings";
+
+    /// <summary>A button that opens this modal (the Home tab's "Change settings").</summary>
+    public const string OpenAction = "open_settings";
     const string ZoneBlock = "tz", ZoneAction = "time_zone";
     const string ProactiveBlock = "proactive", ProactiveAction = "proactive";
     const string QuietBlock = "quiet", QuietAction = "quiet_days";
@@ -65,6 +68,7 @@ static class SettingsModal
 
     public static void Register(SlackListeners slack) => slack
         .Command(SlackHelp.Sixty, "settings", "your preferences: time zone, which messages you get, quiet days, snooze", OpenAsync)
+        .Action(OpenAction, OpenAsync)
         .ViewSubmission(CallbackId, SaveAsync)
         .Options(ZoneAction, (_, query) => Task.FromResult(ZoneOptions(query)));
 

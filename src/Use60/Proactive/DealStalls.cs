@@ -80,15 +80,8 @@ public sealed class DealStalls(SystemDb system, IServiceScopeFactory scopes, Tim
             new ActionsBlock(DealButtons.For(deal.Id, markLost: true)) { BlockId = "stall:" + deal.Id },
         ]);
 
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        if (!await services.GetRequiredService<ProactiveDeliveries>().ClaimAsync(db, stall.OrgId, stall.UserId, Workflow.DealStall, stall.StallKey, cancellationToken))
-            return false;
-        var outbox = services.GetRequiredService<SlackOutbox>();
-        outbox.Add(db, OutboxDraft.Dm(stall.OrgId, stall.UserId, message, "deal stall " + stall.StallKey));
-        await db.SaveChangesAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        outbox.Notify();
-        return true;
+        return await services.GetRequiredService<ProactiveDeliveries>().QueueAsync(db, Workflow.DealStall, stall.StallKey,
+            OutboxDraft.Dm(stall.OrgId, stall.UserId, message, "deal stall " + stall.StallKey), cancellationToken);
     }
 }
 

@@ -62,15 +62,8 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
         if (brief["outputs"]?["meeting"] is not JsonObject meeting) return false;
         var message = Summary(meeting, brief["outputs"]?["deal"] as JsonObject, due.EventId, clock.GetUtcNow());
 
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        if (!await services.GetRequiredService<ProactiveDeliveries>().ClaimAsync(db, due.OrgId, due.UserId, Workflow.MeetingBrief, due.BriefKey, cancellationToken))
-            return false;
-        var outbox = services.GetRequiredService<SlackOutbox>();
-        outbox.Add(db, OutboxDraft.Dm(due.OrgId, due.UserId, message, "meeting brief " + due.BriefKey));
-        await db.SaveChangesAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        outbox.Notify();
-        return true;
+        return await services.GetRequiredService<ProactiveDeliveries>().QueueAsync(db, Workflow.MeetingBrief, due.BriefKey,
+            OutboxDraft.Dm(due.OrgId, due.UserId, message, "meeting brief " + due.BriefKey), cancellationToken);
     }
 
     /// <summary>The full brief: the command-center sequence run for this event, through the copilot's tools.</summary>

@@ -64,29 +64,17 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
         var now = clock.GetUtcNow();
         var crm = services.GetRequiredService<CrmQueries>();
         var pipeline = await crm.PipelineAsync(rep.Id, due.LocalDate, now, cancellationToken);
-        var dayStart = StartOf(due.LocalDate, zone);
-        var meetings = await crm.MeetingsAsync(rep.Id, dayStart, StartOf(due.LocalDate.AddDays(1), zone), cancellationToken);
+        var dayStart = Orgs.TimeZones.StartOfDay(due.LocalDate, zone);
+        var meetings = await crm.MeetingsAsync(rep.Id, dayStart, Orgs.TimeZones.StartOfDay(due.LocalDate.AddDays(1), zone), cancellationToken);
         var snoozed = (await db.Database.SqlQuery<string>($"SELECT entity_key AS \"Value\" FROM proactive_snoozes WHERE user_id = {rep.Id} AND until > {now}")
             .ToListAsync(cancellationToken)).ToHashSet();
         var message = DigestMessage.Build(rep, due.LocalDate, zone, pipeline, meetings, snoozed);
 
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        if (!await services.GetRequiredService<ProactiveDeliveries>()
-                .ClaimAsync(db, rep.OrgId, rep.Id, Workflow.DailyDigest, due.LocalDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), cancellationToken))
-            return false;
-        var outbox = services.GetRequiredService<SlackOutbox>();
-        outbox.Add(db, OutboxDraft.Dm(rep.OrgId, rep.Id, message, "pipeline digest " + due.LocalDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)));
-        await db.SaveChangesAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        outbox.Notify();
-        return true;
+        var key = due.LocalDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        return await services.GetRequiredService<ProactiveDeliveries>().QueueAsync(db, Workflow.DailyDigest, key,
+            OutboxDraft.Dm(rep.OrgId, rep.Id, message, "pipeline digest " + key), cancellationToken);
     }
 
-    static DateTimeOffset StartOf(DateOnly date, TimeZoneInfo zone)
-    {
-        var local = date.ToDateTime(TimeOnly.MinValue);
-        return new DateTimeOffset(local, zone.GetUtcOffset(local)).ToUniversalTime();
-    }
 }
 
 /// <summary>Quartz's handle on the digest: every minute, on whichever replica the cluster picks.</summary>

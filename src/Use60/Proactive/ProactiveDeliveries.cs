@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations.Schema;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using Use60.Data;
+using Use60.Slack;
 
 namespace Use60.Proactive;
 
@@ -24,10 +25,25 @@ public sealed class ProactiveDelivery : IOrgOwned, ICreatedAt
 /// Claims a proactive message before it is queued, by a unique key in the database: whatever restarts, misfires or a
 /// second replica do, one rep gets one digest per local date, one brief per event, one alert per stall.
 /// </summary>
-public sealed class ProactiveDeliveries(TimeProvider clock)
+public sealed class ProactiveDeliveries(TimeProvider clock, SlackOutbox outbox)
 {
+    /// <summary>
+    /// Claims the message and queues it in the outbox in one transaction of the rep's own scope: false (nothing queued) when it
+    /// was already claimed, by an earlier run or another replica.
+    /// </summary>
+    public async Task<bool> QueueAsync(Use60Db db, Workflow workflow, string key, OutboxDraft draft, CancellationToken cancellationToken)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (!await ClaimAsync(db, draft.OrgId, draft.UserId!.Value, workflow, key, cancellationToken)) return false;
+        outbox.Add(db, draft);
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        outbox.Notify();
+        return true;
+    }
+
     /// <summary>Inserts the claim in the caller's transaction; false when it was already claimed (nothing to send).</summary>
-    public async Task<bool> ClaimAsync(Use60Db db, Guid orgId, Guid userId, Workflow workflow, string key, CancellationToken cancellationToken)
+    async Task<bool> ClaimAsync(Use60Db db, Guid orgId, Guid userId, Workflow workflow, string key, CancellationToken cancellationToken)
     {
         var workflowText = SnakeCase.ValueOf(workflow);
         var inserted = await db.Database.ExecuteSqlAsync($"""

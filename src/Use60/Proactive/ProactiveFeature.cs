@@ -30,6 +30,7 @@ public static class ProactiveFeature
         services.AddScoped<DealStalls>();
         services.AddScoped<TaskReminders>();
         services.AddScoped<MeetingBriefs>();
+        services.AddScoped<WinLoss>();
         services.AddQuartz(quartz =>
         {
             // One scheduler name for every replica; each replica a distinct, generated instance of it.
@@ -72,10 +73,15 @@ public static class ProactiveFeature
                 .WithIdentity("meeting-briefs")
                 .WithCronSchedule("0 * * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
                 job => job.WithIdentity("meeting-briefs"));
+            quartz.ScheduleJob<WinLossJob>(trigger => trigger
+                .WithIdentity("win-loss")
+                .WithCronSchedule("0 0/5 * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
+                job => job.WithIdentity("win-loss"));
         });
         services.AddSlackListeners(DealButtons.Register);
         services.AddSlackListeners(TaskReminderButtons.Register);
         services.AddSlackListeners(MeetingBriefButtons.Register);
+        services.AddSlackListeners(HomeTab.Register);
         return services.AddHostedService<JobsHost>();
     }
 }

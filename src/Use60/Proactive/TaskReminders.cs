@@ -60,15 +60,8 @@ public sealed class TaskReminders(SystemDb system, IServiceScopeFactory scopes, 
         var message = Message(tasks, due.LocalDate);
         var key = due.LocalDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        if (!await services.GetRequiredService<ProactiveDeliveries>().ClaimAsync(db, due.OrgId, due.UserId, Workflow.TaskReminder, key, cancellationToken))
-            return false;
-        var outbox = services.GetRequiredService<SlackOutbox>();
-        outbox.Add(db, OutboxDraft.Dm(due.OrgId, due.UserId, message, "task reminder " + key));
-        await db.SaveChangesAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        outbox.Notify();
-        return true;
+        return await services.GetRequiredService<ProactiveDeliveries>().QueueAsync(db, Workflow.TaskReminder, key,
+            OutboxDraft.Dm(due.OrgId, due.UserId, message, "task reminder " + key), cancellationToken);
     }
 
     public static string BlockIdOf(Guid taskId) => "task:" + taskId;

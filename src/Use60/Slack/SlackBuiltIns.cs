@@ -31,7 +31,7 @@ public static class SlackHelp
     }
 }
 
-/// <summary>The Slack layer's own listeners: help, the Home tab, "See more", and the workspace leaving. Conversation is the copilot's.</summary>
+/// <summary>The Slack layer's own listeners: help, "See more", and the workspace leaving. Conversation is the copilot's; the Home tab is the rep's day (Proactive).</summary>
 static class SlackBuiltIns
 {
     public static void Register(SlackListeners slack) => slack
@@ -40,26 +40,9 @@ static class SlackBuiltIns
             request.Reply(SlackHelp.Message(request.Service<SlackListeners>()));
             return Task.CompletedTask;
         })
-        .Event(SlackEvents.AppHomeOpened, PublishHomeAsync)
         .Event(SlackEvents.AppUninstalled, request => request.Service<SlackWorkspaces>().DisableAsync(request.Org, "app_uninstalled", request.Aborted))
         .Event(SlackEvents.TokensRevoked, request => request.Service<SlackWorkspaces>().DisableAsync(request.Org, "tokens_revoked", request.Aborted))
         .Action(BlockKitLimits.SeeMoreActionId, ShowFullTextAsync);
-
-    static async Task PublishHomeAsync(SlackRequest request)
-    {
-        if (request.Event?["tab"]?.GetValue<string>() is { } tab && tab != "home") return;
-        var token = await request.Service<SlackWorkspaces>().BotTokenAsync(request.Org.Id, request.Aborted);
-        if (token is null) return;
-        var help = SlackHelp.Message(request.Service<SlackListeners>());
-        var home = SlackView.Home([
-            new HeaderBlock($"Hi {request.User.Name.Split(' ')[0]}, I'm use60"),
-            new SectionBlock("I keep an eye on your pipeline and write first: a morning summary, a brief before each meeting, " +
-                             "reminders for overdue tasks, and a nudge when a deal goes quiet."),
-            new DividerBlock(),
-            .. help.Blocks.Skip(1),
-        ]);
-        await request.Service<SlackApi>().PublishHomeAsync(token, request.User.SlackUserId!, home, request.Aborted);
-    }
 
     /// <summary>A "See more" button under a cut-short text: the full text, from the outbox row that sent the message, in a modal.</summary>
     /// <remarks>
