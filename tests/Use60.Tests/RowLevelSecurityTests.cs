@@ -69,6 +69,7 @@ public sealed class RlsFixture : IAsyncLifetime
             // The copilot's private rows.
             var now = DateTimeOffset.UtcNow;
             var conversation = new Conversation { OrgId = user.OrgId, UserId = user.Id, Channel = "D" + user.SlackUserId, StartedAt = now, LastMessageAt = now };
+            var delivery = new ProactiveDelivery { OrgId = user.OrgId, UserId = user.Id, Workflow = Workflow.DailyDigest, EntityKey = "2026-11-23" };
             var action = new PendingAction
             {
                 OrgId = user.OrgId, UserId = user.Id, ConversationId = conversation.Id, Action = "send_email", Params = "{}", Preview = "{}", ExpiresAt = now.AddDays(1),
@@ -85,8 +86,12 @@ public sealed class RlsFixture : IAsyncLifetime
                     OrgId = user.OrgId, UserId = user.Id, PendingActionId = action.Id, ContactId = contact.Id, ToAddress = "pat@example.com", Subject = "Hi", Body = "Hello",
                     Delivery = EmailDelivery.Sandbox,
                 },
-                new ProactiveDelivery { OrgId = user.OrgId, UserId = user.Id, Workflow = Workflow.DailyDigest, EntityKey = "2026-11-23" });
+                delivery);
             await db.SaveChangesAsync();
+            await db.Database.ExecuteSqlAsync(
+                $"INSERT INTO proactive_engagement (org_id, user_id, delivery_id, kind, action_id, created_at) VALUES ({user.OrgId}, {user.Id}, {delivery.Id}, 'click', 'deal_open', {now})");
+            await db.Database.ExecuteSqlAsync(
+                $"INSERT INTO proactive_throttles (org_id, user_id, workflow, since) VALUES ({user.OrgId}, {user.Id}, 'daily_digest', {now})");
             await db.Database.ExecuteSqlAsync(
                 $"INSERT INTO proactive_snoozes (org_id, user_id, entity_key, until) VALUES ({user.OrgId}, {user.Id}, {"deal:" + deal.Id}, {now.AddDays(7)})");
         });

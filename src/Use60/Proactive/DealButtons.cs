@@ -29,10 +29,19 @@ public static class DealButtons
     public static string SnoozeKey(Guid dealId) => "deal:" + dealId;
 
     public static void Register(SlackListeners slack) => slack
-        .Action(Open, OpenDealAsync)
-        .Action(DraftFollowUp, DraftFollowUpAsync)
-        .Action(Snooze, SnoozeAsync)
-        .Action(MarkLost, MarkLostAsync);
+        .Action(Open, Engagement.Tracked(OpenDealAsync))
+        .Action(DraftFollowUp, Engagement.Tracked(DraftFollowUpAsync))
+        .Action(Snooze, Engagement.Tracked(SnoozeAsync, Engagement.Kind.Dismiss))
+        .Action(MarkLost, Engagement.Tracked(MarkLostAsync))
+        .Action(PipelineDigest.RestoreAction, RestoreDigestAsync);
+
+    /// <summary>Back from weekly to daily: the throttle is lifted and the notice says so.</summary>
+    static async Task RestoreDigestAsync(SlackRequest request)
+    {
+        await request.Service<Use60Db>().Database.ExecuteSqlAsync(
+            $"DELETE FROM proactive_throttles WHERE user_id = {request.User.Id} AND workflow = 'daily_digest'", request.Aborted);
+        request.Reply(request.Edited(request.ActionBlockId, "✅ Your pipeline summary is daily again."), ReplyTarget.Original);
+    }
 
     static async Task MarkLostAsync(SlackRequest request)
     {

@@ -115,8 +115,8 @@ static class MeetingBriefButtons
     const string NotesBlock = "notes", NotesInput = "notes";
 
     public static void Register(SlackListeners slack) => slack
-        .Action(MeetingBriefs.ViewAction, ViewAsync)
-        .Action(MeetingBriefs.NotesAction, OpenNotesAsync)
+        .Action(MeetingBriefs.ViewAction, Engagement.Tracked(ViewAsync))
+        .Action(MeetingBriefs.NotesAction, Engagement.Tracked(OpenNotesAsync))
         .ViewSubmission(MeetingBriefs.NotesCallback, SaveNotesAsync);
 
     static async Task ViewAsync(SlackRequest request)

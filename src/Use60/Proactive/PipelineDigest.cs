@@ -20,6 +20,11 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
 
     public sealed record DueRep(Guid OrgId, Guid UserId, DateOnly LocalDate);
 
+    /// <summary>Digests in a row with no click that turn the daily digest into a weekly one (Mondays).</summary>
+    public const int IgnoredBeforeThrottle = 5;
+
+    public const string RestoreAction = "digest_restore";
+
     /// <summary>Sends every digest that is due now and not yet sent; returns how many were sent.</summary>
     public async Task<int> RunAsync(CancellationToken cancellationToken) =>
         await ProactiveRuns.SendEachAsync(await DueAsync(cancellationToken), SendAsync, "pipeline digest", rep => $"user {rep.UserId}", logger, cancellationToken);
@@ -48,6 +53,9 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
               AND NOT EXISTS (SELECT 1 FROM proactive_deliveries d
                               WHERE d.user_id = u.id AND d.workflow = 'daily_digest'
                                 AND d.entity_key = (({now} AT TIME ZONE u.time_zone))::date::text)
+              -- A throttled digest comes on Mondays only.
+              AND (NOT EXISTS (SELECT 1 FROM proactive_throttles t WHERE t.user_id = u.id AND t.workflow = 'daily_digest')
+                   OR extract(isodow FROM ({now} AT TIME ZONE u.time_zone)) = 1)
             ORDER BY u.id
             """).ToListAsync(cancellationToken);
     }
@@ -60,6 +68,8 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
         services.GetRequiredService<TenantContext>().Enter(due.OrgId, due.UserId);
         var db = services.GetRequiredService<Use60Db>();
         var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == due.UserId, cancellationToken);
+        var deliveries = services.GetRequiredService<ProactiveDeliveries>();
+        if (due.LocalDate.DayOfWeek != DayOfWeek.Monday && await StartThrottleAsync(db, deliveries, rep, due.LocalDate, cancellationToken)) return true;
         var zone = Orgs.TimeZones.Find(rep.TimeZone);
         var now = clock.GetUtcNow();
         var crm = services.GetRequiredService<CrmQueries>();
@@ -71,10 +81,42 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
         var message = DigestMessage.Build(rep, due.LocalDate, zone, pipeline, meetings, snoozed);
 
         var key = due.LocalDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-        return await services.GetRequiredService<ProactiveDeliveries>().QueueAsync(db, Workflow.DailyDigest, key,
+        return await deliveries.QueueAsync(db, Workflow.DailyDigest, key,
             OutboxDraft.Dm(rep.OrgId, rep.Id, message, "pipeline digest " + key), cancellationToken);
     }
 
+
+    /// <summary>
+    /// After <see cref="IgnoredBeforeThrottle"/> digests in a row without a click, the digest becomes weekly: the rep is told
+    /// once, with a button to restore it, instead of getting today's digest.
+    /// </summary>
+    async Task<bool> StartThrottleAsync(Use60Db db, ProactiveDeliveries deliveries, Orgs.AppUser rep, DateOnly today, CancellationToken cancellationToken)
+    {
+        if (await db.Database.SqlQuery<int>($"SELECT 1 AS \"Value\" FROM proactive_throttles WHERE user_id = {rep.Id} AND workflow = 'daily_digest'")
+                .AnyAsync(cancellationToken))
+            return false;
+        var recent = await db.Database.SqlQuery<bool>($"""
+            SELECT EXISTS (SELECT 1 FROM proactive_engagement e WHERE e.delivery_id = d.id) AS "Value"
+            FROM proactive_deliveries d
+            WHERE d.user_id = {rep.Id} AND d.workflow = 'daily_digest' AND d.entity_key NOT LIKE 'throttled:%'
+            ORDER BY d.id DESC LIMIT {IgnoredBeforeThrottle}
+            """).ToListAsync(cancellationToken);
+        if (recent.Count < IgnoredBeforeThrottle || recent.Any(engaged => engaged)) return false;
+
+        var now = clock.GetUtcNow();
+        await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO proactive_throttles (org_id, user_id, workflow, since) VALUES ({rep.OrgId}, {rep.Id}, 'daily_digest', {now}) ON CONFLICT DO NOTHING
+            """, cancellationToken);
+        var notice = new SlackMessage("Your daily pipeline summary is now weekly.", [
+            new SectionBlock($"You haven't used your last {IgnoredBeforeThrottle} pipeline summaries, so I'll send it on Mondays only from now on. " +
+                             "Want it every morning again?", Accessory: new ButtonElement("Restore daily summary", RestoreAction, "daily_digest", ButtonStyle.Primary))
+                { BlockId = "throttle" },
+        ]);
+        var key = "throttled:" + today.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        await deliveries.QueueAsync(db, Workflow.DailyDigest, key, OutboxDraft.Dm(rep.OrgId, rep.Id, notice, "digest throttled " + key), cancellationToken);
+        logger.LogInformation("The daily digest of user {UserId} is now weekly after {Count} digests without a click", rep.Id, IgnoredBeforeThrottle);
+        return true;
+    }
 }
 
 /// <summary>Quartz's handle on the digest: every minute, on whichever replica the cluster picks.</summary>

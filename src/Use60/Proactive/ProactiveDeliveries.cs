@@ -35,8 +35,13 @@ public sealed class ProactiveDeliveries(TimeProvider clock, SlackOutbox outbox)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         if (!await ClaimAsync(db, draft.OrgId, draft.UserId!.Value, workflow, key, cancellationToken)) return false;
-        outbox.Add(db, draft);
+        var row = outbox.Add(db, draft);
         await db.SaveChangesAsync(cancellationToken);
+        // The message's first outbox row: a click on the message (its channel and ts) leads back to this delivery.
+        var workflowText = SnakeCase.ValueOf(workflow);
+        await db.Database.ExecuteSqlAsync($"""
+            UPDATE proactive_deliveries SET outbox_id = {row.Id} WHERE user_id = {draft.UserId} AND workflow = {workflowText} AND entity_key = {key}
+            """, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         outbox.Notify();
         return true;
@@ -52,6 +57,39 @@ public sealed class ProactiveDeliveries(TimeProvider clock, SlackOutbox outbox)
             ON CONFLICT (user_id, workflow, entity_key) DO NOTHING
             """, cancellationToken);
         return inserted == 1;
+    }
+}
+
+/// <summary>
+/// Records what a rep does with a proactive message, found by the clicked message's channel and ts: a click, or a dismissal
+/// (a snooze). Silence is what the throttle counts.
+/// </summary>
+public static class Engagement
+{
+    public enum Kind { Click, Dismiss }
+
+    /// <summary>The handler, after recording the click on the message it came from.</summary>
+    public static SlackHandler Tracked(SlackHandler handler, Kind kind = Kind.Click) => async request =>
+    {
+        await RecordAsync(request, kind);
+        await handler(request);
+    };
+
+    public static async Task RecordAsync(SlackRequest request, Kind kind)
+    {
+        var channel = SlackJson.Str(request.Payload["container"]?["channel_id"]);
+        var ts = SlackJson.Str(request.Payload["container"]?["message_ts"]);
+        if (channel is null || ts is null) return;
+        var db = request.Service<Use60Db>();
+        var kindText = SnakeCase.ValueOf(kind);
+        var actionId = SlackJson.Str(request.Action?["action_id"]) ?? "";
+        var now = request.Service<TimeProvider>().GetUtcNow();
+        await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO proactive_engagement (org_id, user_id, delivery_id, kind, action_id, created_at)
+            SELECT d.org_id, d.user_id, d.id, {kindText}, {actionId}, {now}
+            FROM proactive_deliveries d JOIN slack_outbox m ON m.id = d.outbox_id
+            WHERE d.user_id = {request.User.Id} AND m.slack_channel = {channel} AND m.slack_ts = {ts}
+            """, request.Aborted);
     }
 }
 

@@ -96,25 +96,25 @@ public sealed class TaskReminderJob(TaskReminders reminders) : IJob
 static class TaskReminderButtons
 {
     public static void Register(SlackListeners slack) => slack
-        .Action(TaskReminders.DoneAction, request => UpdateAsync(request, (task, _) =>
+        .Action(TaskReminders.DoneAction, Engagement.Tracked(request => UpdateAsync(request, (task, _) =>
         {
             task.Status = CrmTaskStatus.Done;
             task.CompletedAt = request.Service<TimeProvider>().GetUtcNow();
             return $"✅ Done: {task.Title}";
-        }))
-        .Action(TaskReminders.SnoozeAction, request => UpdateAsync(request, (task, today) =>
+        })))
+        .Action(TaskReminders.SnoozeAction, Engagement.Tracked(request => UpdateAsync(request, (task, today) =>
         {
             task.DueDate = today.AddDays(1);
             return $"💤 {task.Title}: snoozed to {task.DueDate.ToString("ddd d MMM", CultureInfo.InvariantCulture)}";
-        }))
-        .Action(TaskReminders.RescheduleAction, request => UpdateAsync(request, (task, today) =>
+        }), Engagement.Kind.Dismiss))
+        .Action(TaskReminders.RescheduleAction, Engagement.Tracked(request => UpdateAsync(request, (task, today) =>
         {
             if (!DateOnly.TryParseExact(request.Action?["selected_date"]?.GetValue<string>(), "yyyy-MM-dd", CultureInfo.InvariantCulture,
                     DateTimeStyles.None, out var date) || date < today)
                 return null;
             task.DueDate = date;
             return $"📅 {task.Title}: rescheduled to {date.ToString("ddd d MMM", CultureInfo.InvariantCulture)}";
-        }));
+        })));
 
     /// <summary>Applies <paramref name="change"/> (null: refused) to the clicked task and edits its line in the message.</summary>
     static async Task UpdateAsync(SlackRequest request, Func<CrmTask, DateOnly, string?> change)

@@ -288,3 +288,44 @@ CREATE POLICY proactive_snoozes_owner ON proactive_snoozes FOR ALL
 ALTER TABLE org_settings
     ADD COLUMN stall_threshold_days integer NOT NULL DEFAULT 7 CHECK (stall_threshold_days BETWEEN 1 AND 90),
     ADD COLUMN win_loss_channel text;
+
+-- What reps do with what use60 sends: every click on a proactive message (a snooze counts as a dismissal). A workflow a rep
+-- keeps ignoring is throttled (the daily digest becomes weekly) until they restore it.
+CREATE TABLE proactive_engagement (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id      uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    user_id     uuid NOT NULL,
+    delivery_id bigint NOT NULL REFERENCES proactive_deliveries (id) ON DELETE CASCADE,
+    kind        text NOT NULL CHECK (kind IN ('click', 'dismiss')),
+    action_id   text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    FOREIGN KEY (org_id, user_id) REFERENCES users (org_id, id) ON DELETE CASCADE
+);
+CREATE INDEX proactive_engagement_delivery ON proactive_engagement (delivery_id);
+
+CREATE TABLE proactive_throttles (
+    org_id   uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    user_id  uuid NOT NULL,
+    workflow text NOT NULL,
+    since    timestamptz NOT NULL,
+    PRIMARY KEY (user_id, workflow),
+    FOREIGN KEY (org_id, user_id) REFERENCES users (org_id, id) ON DELETE CASCADE
+);
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['proactive_engagement', 'proactive_throttles']
+    LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY %I ON %I TO CURRENT_USER USING ((SELECT app_system())) WITH CHECK ((SELECT app_system()))', t || '_system', t);
+        EXECUTE format('CREATE POLICY %I ON %I FOR ALL USING (org_id = (SELECT app_org_id()) AND user_id = (SELECT app_user_id())) '
+                       'WITH CHECK (org_id = (SELECT app_org_id()) AND user_id = (SELECT app_user_id()))', t || '_owner', t);
+        -- Engagement per workflow and rep is for the admin site: counts of clicks, never message content.
+        EXECUTE format('CREATE POLICY %I ON %I FOR SELECT USING (org_id = (SELECT app_org_id()) AND (SELECT app_is_org_admin()))', t || '_admin_read', t);
+    END LOOP;
+END
+$$;
+CREATE POLICY proactive_deliveries_admin_read ON proactive_deliveries FOR SELECT
+    USING (org_id = (SELECT app_org_id()) AND (SELECT app_is_org_admin()));
