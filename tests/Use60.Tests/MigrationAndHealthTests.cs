@@ -137,6 +137,24 @@ public sealed class MigrationAndHealthTests
     }
 
     [Fact]
+    public async Task With_jobs_on_an_unmigrated_database_the_app_still_serves_and_the_scheduler_joins_once_the_schema_is_there()
+    {
+        await using var database = await TestDatabase.CreateAsync(migrate: false);
+        await using var app = new Use60App(database, new Dictionary<string, string?>
+        {
+            ["Database:ApplyMigrationsOnStart"] = "false", ["Jobs:Enabled"] = "true",
+        });
+        using var client = app.Client();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/readyz")).StatusCode);
+
+        await database.MigrateAsync();
+        await Infrastructure.FakeSlack.WaitUntilAsync(() => TestDatabase.ScalarAsync<long>(database.OwnerConnectionString,
+            "SELECT count(*) FROM qrtz_scheduler_state").Result == 1, "the scheduler to join after its retry", seconds: 30);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/readyz")).StatusCode);
+    }
+
+    [Fact]
     public async Task Readiness_turns_503_quickly_while_the_database_is_unreachable_and_back_to_200_after()
     {
         await using var database = await TestDatabase.CreateAsync();

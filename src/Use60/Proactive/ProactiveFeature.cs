@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Quartz;
 using Use60.Data;
@@ -55,28 +56,12 @@ public static class ProactiveFeature
                 store.UsePostgres(source => source.DataSourceFactory = provider => provider.GetRequiredService<Use60DataSources>().Jobs);
                 store.UseSystemTextJsonSerializer();
             });
-            // Every minute; the job itself decides whose digest is due (9:00 in each rep's zone) and claims each once,
-            // so a missed firing is simply caught up by the next one.
-            quartz.ScheduleJob<PipelineDigestJob>(trigger => trigger
-                .WithIdentity("pipeline-digest")
-                .WithCronSchedule("0 * * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
-                job => job.WithIdentity("pipeline-digest"));
-            quartz.ScheduleJob<DealStallJob>(trigger => trigger
-                .WithIdentity("deal-stalls")
-                .WithCronSchedule("0 0/15 * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
-                job => job.WithIdentity("deal-stalls"));
-            quartz.ScheduleJob<TaskReminderJob>(trigger => trigger
-                .WithIdentity("task-reminders")
-                .WithCronSchedule("0 0/5 * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
-                job => job.WithIdentity("task-reminders"));
-            quartz.ScheduleJob<MeetingBriefJob>(trigger => trigger
-                .WithIdentity("meeting-briefs")
-                .WithCronSchedule("0 * * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
-                job => job.WithIdentity("meeting-briefs"));
-            quartz.ScheduleJob<WinLossJob>(trigger => trigger
-                .WithIdentity("win-loss")
-                .WithCronSchedule("0 0/5 * ? * *", cron => cron.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
-                job => job.WithIdentity("win-loss"));
+            // Each job decides for itself who is due and claims each message once, so a missed firing is simply caught up by the next.
+            Every<PipelineDigestJob>(quartz, "pipeline-digest", "0 * * ? * *");   // each rep's own 9:00 comes at some minute
+            Every<MeetingBriefJob>(quartz, "meeting-briefs", "0 * * ? * *");
+            Every<TaskReminderJob>(quartz, "task-reminders", "0 0/5 * ? * *");
+            Every<WinLossJob>(quartz, "win-loss", "0 0/5 * ? * *");
+            Every<DealStallJob>(quartz, "deal-stalls", "0 0/15 * ? * *");
         });
         services.AddSlackListeners(DealButtons.Register);
         services.AddSlackListeners(TaskReminderButtons.Register);
@@ -84,27 +69,60 @@ public static class ProactiveFeature
         services.AddSlackListeners(HomeTab.Register);
         return services.AddHostedService<JobsHost>();
     }
+
+    static void Every<TJob>(IQuartzBuilder quartz, string name, string cron) where TJob : IJob =>
+        quartz.ScheduleJob<TJob>(trigger => trigger.WithIdentity(name)
+                .WithCronSchedule(cron, schedule => schedule.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
+            job => job.WithIdentity(name));
 }
 
-/// <summary>Starts this replica's share of the clustered scheduler, unless JOBS_ENABLED says this replica serves the web only.</summary>
-sealed class JobsHost(ISchedulerFactory factory, IOptions<JobsOptions> options, ILogger<JobsHost> logger) : IHostedService
+/// <summary>
+/// Starts this replica's share of the clustered scheduler, unless JOBS_ENABLED says this replica serves the web only. While
+/// the database is unreachable or not yet migrated the web side serves on (readiness says what is wrong) and the scheduler
+/// waits for it, then joins the cluster: Quartz checks its tables once, at start, and a scheduler that failed cannot be restarted.
+/// </summary>
+sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, IOptions<JobsOptions> options, TimeProvider clock,
+    ILogger<JobsHost> logger) : BackgroundService
 {
+    public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
+
     IScheduler? scheduler;
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!options.Value.Enabled)
         {
             logger.LogInformation("Scheduled jobs are off in this process (JOBS_ENABLED=false)");
             return;
         }
-        scheduler = await factory.GetScheduler(cancellationToken);
-        await scheduler.Start(cancellationToken);
-        logger.LogInformation("Scheduled jobs started as instance {Instance} of the clustered scheduler", scheduler.SchedulerInstanceId);
+        var readiness = new DatabaseReadinessCheck(dataSources);
+        try
+        {
+            string? waitingFor = null;
+            while ((await readiness.CheckHealthAsync(new HealthCheckContext(), stoppingToken)) is { Status: not HealthStatus.Healthy } health)
+            {
+                if (waitingFor != health.Description)
+                    logger.LogWarning("Scheduled jobs wait for the database ({State}); checking again every {Seconds} s", waitingFor = health.Description,
+                        (int)RetryAfter.TotalSeconds);
+                await Task.Delay(RetryAfter, clock, stoppingToken);
+            }
+            scheduler = await factory.GetScheduler(stoppingToken);
+            await scheduler.Start(stoppingToken);
+            logger.LogInformation("Scheduled jobs started as instance {Instance} of the clustered scheduler", scheduler.SchedulerInstanceId);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // A schema Quartz does not accept (say, after a Quartz upgrade without its migration): loud, and the web side still serves.
+            logger.LogCritical(e, "Scheduled jobs could not start in this process; no digests, briefs or reminders run here until it is restarted");
+        }
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        await base.StopAsync(cancellationToken);
         // Work already started (a digest half-sent) finishes; its claims keep the next firing from repeating it.
         if (scheduler is not null) await scheduler.Shutdown(waitForJobsToComplete: true, cancellationToken);
     }
