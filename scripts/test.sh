@@ -18,12 +18,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PG_PORT=$(pg_free_port)
 SUPER_PW=$(pg_random_secret)
 OWNER_PW=$(pg_random_secret)
 APP_PW=$(pg_random_secret)
-pg_init "$PG_DIR" "$PG_PORT" "$SUPER_PW" fast
-pg_start "$PG_DIR"
+for attempt in 1 2 3; do
+  PG_PORT=$(pg_free_port)
+  pg_init "$PG_DIR" "$PG_PORT" "$SUPER_PW" fast
+  if pg_start "$PG_DIR"; then break; fi
+  # Another process took the port between the check and the bind: a fresh cluster on another port.
+  [ "$attempt" -lt 3 ] || exit 1
+  echo "PostgreSQL could not start on port $PG_PORT; trying another port" >&2
+  rm -rf "$PG_DIR"
+done
 pg_roles "$PG_DIR" "$OWNER_PW" "$APP_PW"
 echo "Test PostgreSQL: 127.0.0.1:$PG_PORT ($("$PG_BIN/postgres" --version))"
 
