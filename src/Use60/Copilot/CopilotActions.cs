@@ -140,8 +140,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
     async Task<JsonObject> DraftEmailAsync(JsonObject parameters, CancellationToken cancellationToken)
     {
         var contactId = await ResolveIdAsync(parameters, "contact_id", "to", "contact", cancellationToken);
-        var person = await crm.PersonAsync(contactId, cancellationToken) ?? throw new ActionException("That contact is not one you can see.");
-        if (string.IsNullOrWhiteSpace(person.Email)) throw new ActionException($"{person.Name} has no email address in the CRM.");
+        var person = await WritableContactAsync(contactId, cancellationToken);
         var topic = Str(parameters, "topic")?.Trim();
         var first = person.Name.Split(' ')[0];
         var profile = await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken);
@@ -241,8 +240,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
     async Task<(JsonObject, JsonObject)> EmailPreviewAsync(JsonObject parameters, CancellationToken cancellationToken)
     {
         var contactId = await ResolveIdAsync(parameters, "contact_id", "to", "contact", cancellationToken);
-        var person = await crm.PersonAsync(contactId, cancellationToken) ?? throw new ActionException("That contact is not one you can see.");
-        if (string.IsNullOrWhiteSpace(person.Email)) throw new ActionException($"{person.Name} has no email address in the CRM.");
+        var person = await WritableContactAsync(contactId, cancellationToken);
         var subject = Str(parameters, "subject") is { Length: > 0 } s ? s : throw new ActionException("send_email needs a subject.");
         var body = Str(parameters, "body") is { Length: > 0 } b ? b : throw new ActionException("send_email needs a body.");
         return (new JsonObject { ["contact_id"] = contactId.ToString(), ["subject"] = subject, ["body"] = body },
@@ -374,6 +372,13 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         var result = new JsonObject { ["status"] = "done", ["summary"] = summary };
         foreach (var (key, value) in ids) result[key] = value;
         return result;
+    }
+
+    /// <summary>A contact the rep can see and that has an email address to write to.</summary>
+    async Task<PersonLine> WritableContactAsync(Guid contactId, CancellationToken cancellationToken)
+    {
+        var person = await crm.PersonAsync(contactId, cancellationToken) ?? throw new ActionException("That contact is not one you can see.");
+        return string.IsNullOrWhiteSpace(person.Email) ? throw new ActionException($"{person.Name} has no email address in the CRM.") : person;
     }
 
     /// <summary>An id parameter, or a name resolved to exactly one entity; several matches are a question for the rep, not a guess.</summary>

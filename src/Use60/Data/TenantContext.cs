@@ -75,3 +75,14 @@ sealed class TenantSessionInterceptor : DbConnectionInterceptor
         command.Parameters.Add(parameter);
     }
 }
+
+public static class TenantScopes
+{
+    /// <summary>A new service scope whose database work runs as one rep: what a job does for each rep it found due.</summary>
+    public static AsyncServiceScope CreateTenantScope(this IServiceScopeFactory scopes, Guid orgId, Guid userId)
+    {
+        var scope = scopes.CreateAsyncScope();
+        scope.ServiceProvider.GetRequiredService<TenantContext>().Enter(orgId, userId);
+        return scope;
+    }
+}

@@ -27,8 +27,7 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
         var deals = DemoData.Deals().ToList();
         for (var rep = 0; rep < DemoData.Reps.Length; rep++)
         {
-            await using var scope = scopes.CreateAsyncScope();
-            scope.ServiceProvider.GetRequiredService<TenantContext>().Enter(orgId, userIds[rep]);
+            await using var scope = scopes.CreateTenantScope(orgId, userIds[rep]);
             var db = scope.ServiceProvider.GetRequiredService<Use60Db>();
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             var owner = userIds[rep];

@@ -59,9 +59,8 @@ public sealed class DealStalls(SystemDb system, IServiceScopeFactory scopes, Tim
 
     public async Task<bool> SendAsync(DueStall stall, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = scopes.CreateTenantScope(stall.OrgId, stall.UserId);
         var services = scope.ServiceProvider;
-        services.GetRequiredService<TenantContext>().Enter(stall.OrgId, stall.UserId);
         var db = services.GetRequiredService<Use60Db>();
         var now = clock.GetUtcNow();
         var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == stall.UserId, cancellationToken);

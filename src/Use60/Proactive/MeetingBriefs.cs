@@ -53,9 +53,8 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
 
     public async Task<bool> SendAsync(DueBrief due, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = scopes.CreateTenantScope(due.OrgId, due.UserId);
         var services = scope.ServiceProvider;
-        services.GetRequiredService<TenantContext>().Enter(due.OrgId, due.UserId);
         var db = services.GetRequiredService<Use60Db>();
         var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == due.UserId, cancellationToken);
         var brief = await BriefAsync(services, rep, due.EventId, cancellationToken);

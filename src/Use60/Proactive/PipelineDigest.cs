@@ -63,9 +63,8 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
     /// <summary>In the rep's own tenant scope: claims today's digest and queues it, in one transaction.</summary>
     public async Task<bool> SendAsync(DueRep due, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = scopes.CreateTenantScope(due.OrgId, due.UserId);
         var services = scope.ServiceProvider;
-        services.GetRequiredService<TenantContext>().Enter(due.OrgId, due.UserId);
         var db = services.GetRequiredService<Use60Db>();
         var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == due.UserId, cancellationToken);
         var deliveries = services.GetRequiredService<ProactiveDeliveries>();

@@ -51,9 +51,8 @@ public sealed class TaskReminders(SystemDb system, IServiceScopeFactory scopes, 
 
     public async Task<bool> SendAsync(DueRep due, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = scopes.CreateTenantScope(due.OrgId, due.UserId);
         var services = scope.ServiceProvider;
-        services.GetRequiredService<TenantContext>().Enter(due.OrgId, due.UserId);
         var db = services.GetRequiredService<Use60Db>();
         var tasks = await services.GetRequiredService<CrmQueries>().OverdueTasksAsync(due.UserId, due.LocalDate, cancellationToken);
         if (tasks.Count == 0) return false;

@@ -41,9 +41,8 @@ public sealed class WinLoss(SystemDb system, IServiceScopeFactory scopes, TimePr
 
     public async Task<bool> SendAsync(DueClose close, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = scopes.CreateTenantScope(close.OrgId, close.UserId);
         var services = scope.ServiceProvider;
-        services.GetRequiredService<TenantContext>().Enter(close.OrgId, close.UserId);
         var db = services.GetRequiredService<Use60Db>();
         var deal = await db.Deals.AsNoTracking().SingleOrDefaultAsync(d => d.Id == close.DealId, cancellationToken);
         if (deal is null || deal.Stage.IsOpen()) return false;
