@@ -25,7 +25,7 @@ builder.Services
     .AddSlack(builder.Configuration)            // inbox, outbox, Web API client, listeners, sandbox, Socket Mode
     .AddCopilot(builder.Configuration)          // the four tools, planners, skills, preview → confirm
     .AddProactive(builder.Configuration)        // Quartz (clustered on PostgreSQL) and the messages use60 writes first
-    .AddCalendar(builder.Configuration)
+    .AddCalendar(builder.Configuration)         // Google Calendar connect and sync
     .AddRecordings(builder.Configuration)
     .AddPrivacy(builder.Configuration)
     .AddDemo()                                  // seed-demo
@@ -34,6 +34,7 @@ var app = builder.Build();
 app.UseHosting();
 app.MapHealth();
 app.MapSlack();                                 // /slack/events, /commands, /interactions, /options, /install
+app.MapCalendar();                              // the Google OAuth callback
 app.MapAdmin();
 return await app.RunOrCommandAsync(args);
 

@@ -94,6 +94,14 @@ public sealed class RlsFixture : IAsyncLifetime
                 $"INSERT INTO proactive_throttles (org_id, user_id, workflow, since) VALUES ({user.OrgId}, {user.Id}, 'daily_digest', {now})");
             await db.Database.ExecuteSqlAsync(
                 $"INSERT INTO proactive_snoozes (org_id, user_id, entity_key, until) VALUES ({user.OrgId}, {user.Id}, {"deal:" + deal.Id}, {now.AddDays(7)})");
+            db.CalendarConnections.Add(new CalendarConnection { OrgId = user.OrgId, UserId = user.Id, RefreshTokenEncrypted = [1, 2, 3], ConnectedAt = now });
+            await db.SaveChangesAsync();
+            await db.Database.ExecuteSqlAsync(
+                $"INSERT INTO calendar_sync_tokens (org_id, user_id, calendar_id, sync_token, updated_at) VALUES ({user.OrgId}, {user.Id}, 'primary', 'token', {now})");
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO calendar_oauth_states (state_hash, org_id, user_id, created_at, expires_at)
+                VALUES ({System.Security.Cryptography.SHA256.HashData(user.Id.ToByteArray())}, {user.OrgId}, {user.Id}, {now}, {now.AddMinutes(10)})
+                """);
         });
     }
 

@@ -20,6 +20,9 @@ public sealed class CalendarEvent : IOrgOwned, ICreatedAt, IUpdatedAt
     /// <summary>The calendar provider's id of the event, unique per rep.</summary>
     public required string ExternalId { get; set; }
 
+    /// <summary>Which of the rep's calendars it came from (Google's calendar id; the rep's own calendar is "primary").</summary>
+    public string CalendarId { get; set; } = CalendarConnection.PrimaryCalendar;
+
     public required string Title { get; set; }
     public string? Description { get; set; }
     public string? Location { get; set; }

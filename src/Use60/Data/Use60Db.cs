@@ -53,6 +53,7 @@ public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext ten
     public DbSet<Activity> Activities => Set<Activity>();
     public DbSet<CrmTask> Tasks => Set<CrmTask>();
     public DbSet<CalendarEvent> CalendarEvents => Set<CalendarEvent>();
+    public DbSet<CalendarConnection> CalendarConnections => Set<CalendarConnection>();
     public DbSet<Meeting> Meetings => Set<Meeting>();
     public DbSet<SecurityAuditEvent> SecurityAuditLog => Set<SecurityAuditEvent>();
     public DbSet<AdminLoginLink> AdminLoginLinks => Set<AdminLoginLink>();

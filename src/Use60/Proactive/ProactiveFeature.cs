@@ -62,6 +62,7 @@ public static class ProactiveFeature
             Every<TaskReminderJob>(quartz, "task-reminders", "0 0/5 * ? * *");
             Every<WinLossJob>(quartz, "win-loss", "0 0/5 * ? * *");
             Every<DealStallJob>(quartz, "deal-stalls", "0 0/15 * ? * *");
+            Every<Calendar.CalendarSyncJob>(quartz, "calendar-sync", "0 0/10 * ? * *");
         });
         services.AddSlackListeners(DealButtons.Register);
         services.AddSlackListeners(TaskReminderButtons.Register);

@@ -43,6 +43,10 @@ public static class AuditEvents
     public const string SlackInstalled = "slack.installed";
     public const string SlackInstallRefused = "slack.install_refused";
     public const string SlackTokensDisabled = "slack.tokens_disabled";
+    public const string CalendarConnected = "calendar.connected";
+    public const string CalendarConnectRefused = "calendar.connect_refused";
+    public const string CalendarDisconnected = "calendar.disconnected";
+    public const string CalendarAccessRevoked = "calendar.access_revoked";
 }
 
 public sealed class SecurityAudit(TimeProvider clock)

@@ -1,5 +1,5 @@
-using System.Text.Encodings.Web;
 using Microsoft.Extensions.Options;
+using Use60.Hosting;
 using Use60.Privacy;
 
 namespace Use60.Slack;
@@ -11,7 +11,7 @@ static class SlackInstallPages
         CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(options.Value.ClientId) || !secrets.IsConfigured)
-            return Page(StatusCodes.Status404NotFound, "Installing is not enabled here",
+            return PlainPage.Result(StatusCodes.Status404NotFound, "Installing is not enabled here",
                 "This use60 is not set up for installing into Slack workspaces (SLACK_CLIENT_ID is not configured). " +
                 "Ask whoever runs it to add you, or see the README's \"Connect a real Slack workspace\".");
         return Results.Redirect((await workspaces.StartInstallAsync(cancellationToken)).ToString());
@@ -23,23 +23,13 @@ static class SlackInstallPages
         var (result, org) = await workspaces.CompleteInstallAsync(code, state, error, http, cancellationToken);
         return result switch
         {
-            InstallResult.Installed => Page(StatusCodes.Status200OK, "use60 is installed",
+            InstallResult.Installed => PlainPage.Result(StatusCodes.Status200OK, "use60 is installed",
                 $"use60 is now part of {org!.Name}. Open Slack and type /sixty help, or open use60's Home tab."),
-            InstallResult.Denied => Page(StatusCodes.Status200OK, "Not installed", "The install was cancelled in Slack; nothing was changed."),
-            InstallResult.BadState => Page(StatusCodes.Status400BadRequest, "This install link has expired",
+            InstallResult.Denied => PlainPage.Result(StatusCodes.Status200OK, "Not installed", "The install was cancelled in Slack; nothing was changed."),
+            InstallResult.BadState => PlainPage.Result(StatusCodes.Status400BadRequest, "This install link has expired",
                 "Install links work once, for 10 minutes. Start again from /slack/install."),
-            _ => Page(StatusCodes.Status502BadGateway, "Slack did not complete the install",
+            _ => PlainPage.Result(StatusCodes.Status502BadGateway, "Slack did not complete the install",
                 "Slack refused the install code (it may have been used already). Start again from /slack/install."),
         };
-    }
-
-    static IResult Page(int status, string title, string text)
-    {
-        var html = $"""
-            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>{HtmlEncoder.Default.Encode(title)} · use60</title>
-            <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/admin/admin.css"></head>
-            <body><main class="narrow"><h1>{HtmlEncoder.Default.Encode(title)}</h1><p>{HtmlEncoder.Default.Encode(text)}</p></main></body></html>
-            """;
-        return Results.Content(html, "text/html; charset=utf-8", statusCode: status);
     }
 }

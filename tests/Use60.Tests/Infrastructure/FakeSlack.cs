@@ -3,9 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Use60.Tests.Infrastructure;
 
@@ -41,10 +39,7 @@ public sealed class FakeSlack : IAsyncDisposable
 
     FakeSlack()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        app = builder.Build();
+        app = LoopbackServer.Create();
         app.UseWebSockets();
         app.MapPost("/api/{method}", HandleApiAsync);
         app.MapPost("/respond/{id}", async (string id, HttpRequest request) =>
@@ -58,8 +53,7 @@ public sealed class FakeSlack : IAsyncDisposable
     public static async Task<FakeSlack> StartAsync()
     {
         var fake = new FakeSlack();
-        await fake.app.StartAsync();
-        fake.BaseAddress = new Uri(fake.app.Urls.Single().TrimEnd('/') + "/");
+        fake.BaseAddress = await LoopbackServer.StartAsync(fake.app);
         return fake;
     }
 
