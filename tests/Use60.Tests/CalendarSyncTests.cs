@@ -332,6 +332,28 @@ public sealed class CalendarSyncTests(CalendarFixture fixture) : IClassFixture<C
         Assert.Single(await db.SecurityAuditLog.AsNoTracking().Where(a => a.EventType == AuditEvents.CalendarDisconnected && a.UserId == rep.Id).ToListAsync());
     }
 
+    [Fact]
+    public async Task The_scheduler_runs_the_sync_every_10_minutes_as_one_clustered_job()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var settings = new Dictionary<string, string?>(Google.Settings)
+        {
+            ["Jobs:Enabled"] = "true", ["Privacy:MasterKey"] = Convert.ToBase64String(Enumerable.Range(3, 32).Select(i => (byte)i).ToArray()),
+        };
+        await using var app = new Use60App(database, settings, new FakeTimeProvider(Now));
+        var org = await TestData.CreateOrgAsync(app.Services, "Scheduled", UserRole.Owner);
+        var account = Google.NewAccount(org[0].Email!);
+        await ConnectAsync(await SandboxDm.OfAsync(app, org[0]), account);
+        Google.Put(account, "later", "Added after connecting", Now.AddDays(3), TimeSpan.FromHours(1), "x@later.example");
+
+        await using var db = app.Service<SystemDb>().Open("test");
+        await FakeSlack.WaitUntilAsync(() => db.Database.SqlQuery<string>($"""
+            SELECT t.cron_expression AS "Value" FROM qrtz_cron_triggers t WHERE t.trigger_name = 'calendar-sync'
+            """).ToList().SingleOrDefault() == "0 0/10 * ? * *", "the calendar-sync trigger in the clustered schedule", seconds: 30);
+        await (await app.Service<Quartz.ISchedulerFactory>().GetScheduler()).TriggerJob(new Quartz.JobKey("calendar-sync"));
+        await FakeSlack.WaitUntilAsync(() => db.CalendarEvents.AsNoTracking().Any(e => e.UserId == org[0].Id && e.ExternalId == "later"), "the job to sync", seconds: 30);
+    }
+
     void Move(FakeGoogle.Account account, string id, DateTimeOffset start)
     {
         var moved = Google.Get(account, id);
@@ -358,7 +380,7 @@ public sealed class CalendarSyncTests(CalendarFixture fixture) : IClassFixture<C
     async Task ConnectAsync(SandboxDm dm, FakeGoogle.Account account)
     {
         var state = QueryHelpers.ParseQuery((await ConsentAsync(dm)).Query)["state"];
-        var done = await fixture.App.Client().GetAsync($"calendar/google/callback?code={Google.IssueCode(account)}&state={state}");
+        var done = await dm.App.Client().GetAsync($"calendar/google/callback?code={Google.IssueCode(account)}&state={state}");
         Assert.Equal(HttpStatusCode.OK, done.StatusCode);
     }
 

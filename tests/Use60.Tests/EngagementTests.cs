@@ -64,6 +64,57 @@ public sealed class EngagementTests(DigestFixture fixture) : IClassFixture<Diges
         Assert.Equal(1, await check.SlackOutbox.CountAsync(m => m.UserId == alex.Id && m.Source == "pipeline digest 2026-12-01"));
     }
 
+    [Fact]
+    public async Task A_confirm_or_cancel_on_a_preview_started_from_a_stall_alert_counts_against_that_alert()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Deciders", UserRole.Owner);
+        var rep = org[0];
+        var dealId = Guid.CreateVersion7();
+        await TestData.AsAsync(fixture.App.Services, rep, async db =>
+        {
+            var contact = new Crm.Contact { OrgId = rep.OrgId, UserId = rep.Id, FirstName = "Quinn", LastName = "Buyer", Email = "quinn@quiet.example" };
+            db.Contacts.Add(contact);
+            db.Deals.Add(new Crm.Deal
+            {
+                Id = dealId, OrgId = rep.OrgId, UserId = rep.Id, Name = "Quiet renewal", Stage = Crm.DealStage.Proposal, Amount = 9000,
+                PrimaryContactId = contact.Id, LastActivityAt = DigestFixture.Start.AddDays(-10),
+            });
+            await db.SaveChangesAsync();
+        });
+        await ActivatorUtilities.CreateInstance<DealStalls>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(DigestFixture.Start)).RunAsync(default);
+        var dm = await SandboxDm.OfAsync(fixture.App, rep);
+        var alert = await dm.MessageAsync("stall:" + dealId, "the stall alert");
+
+        Assert.True(await dm.ClickAsync(alert, "stall:" + dealId, DealButtons.DraftFollowUp));
+        var draft = await dm.MessageAsync("Here's a follow-up for Quiet renewal", "the follow-up preview");
+        var draftBlock = (string)JsonNode.Parse(draft.Message)!["blocks"]!.AsArray().First(b => ((string?)b!["block_id"])?.StartsWith("pending:") == true)!["block_id"]!;
+        Assert.True(await dm.ClickAsync(draft, draftBlock, Copilot.CopilotSlack.ConfirmAction));
+        await WaitForEngagementAsync(rep, "confirm", "send_email");
+
+        Assert.True(await dm.ClickAsync(alert, "stall:" + dealId, DealButtons.MarkLost));
+        var markLost = await dm.MessageAsync("Confirm to mark it lost", "the mark-lost preview");
+        var lostBlock = (string)JsonNode.Parse(markLost.Message)!["blocks"]!.AsArray().First(b => ((string?)b!["block_id"])?.StartsWith("pending:") == true)!["block_id"]!;
+        Assert.True(await dm.ClickAsync(markLost, lostBlock, Copilot.CopilotSlack.CancelAction));
+        await WaitForEngagementAsync(rep, "dismiss", "update_deal_stage");
+
+        await using var check = fixture.App.Service<SystemDb>().Open("test");
+        var kinds = await check.Database.SqlQuery<string>($"""
+            SELECT e.kind || ' ' || e.action_id AS "Value" FROM proactive_engagement e JOIN proactive_deliveries d ON d.id = e.delivery_id
+            WHERE d.user_id = {rep.Id} AND d.workflow = 'deal_stall' ORDER BY e.id
+            """).ToListAsync();
+        Assert.Equal(["click deal_draft_follow_up", "confirm send_email", "click deal_mark_lost", "dismiss update_deal_stage"], kinds);
+    }
+
+    async Task WaitForEngagementAsync(AppUser rep, string kind, string action) =>
+        await FakeSlack.WaitUntilAsync(() =>
+        {
+            using var db = fixture.App.Service<SystemDb>().Open("test");
+            return db.Database.SqlQuery<int>($"""
+                SELECT count(*)::int AS "Value" FROM proactive_engagement e JOIN proactive_deliveries d ON d.id = e.delivery_id
+                WHERE d.user_id = {rep.Id} AND e.kind = {kind} AND e.action_id = {action}
+                """).ToList().Single() == 1;
+        }, $"the {kind} of {action} recorded against the stall alert");
+
     Task<bool> SendOnAsync(AppUser rep, DateOnly day) =>
         ActivatorUtilities.CreateInstance<PipelineDigest>(fixture.App.Services,
                 (TimeProvider)new FakeTimeProvider(new DateTimeOffset(day.ToDateTime(new TimeOnly(14, 30)), TimeSpan.Zero)))

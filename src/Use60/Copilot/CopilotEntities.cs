@@ -120,6 +120,9 @@ public sealed class PendingAction : IOrgOwned, ICreatedAt
     public string? Error { get; set; }
     public string? SlackChannel { get; set; }
     public string? SlackTs { get; set; }
+
+    /// <summary>The proactive message the preview was started from (a digest's or stall alert's Draft follow-up), if any.</summary>
+    public long? ProactiveDeliveryId { get; set; }
 }
 
 /// <summary>An org's own version of a built-in skill or sequence (or a skill of its own), as a Markdown document.</summary>

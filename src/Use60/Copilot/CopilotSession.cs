@@ -22,6 +22,9 @@ public sealed class CopilotSession(TimeProvider clock)
     public PendingAction? Confirmed { get; private set; }
 
     public List<PendingAction> Previews { get; } = [];
+
+    /// <summary>The proactive message whose button started this turn: its previews are linked to it, so their Confirm counts as engagement.</summary>
+    public long? ProactiveDeliveryId { get; set; }
     public List<JsonObject> Structured { get; } = [];
 
     /// <summary>Every tool output of the turn, as JSON text: a reply may only state figures that appear in them.</summary>

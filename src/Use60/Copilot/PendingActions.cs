@@ -7,11 +7,17 @@ namespace Use60.Copilot;
 /// <summary>Why a Confirm or Cancel did nothing, in words for the rep.</summary>
 public enum ClaimRefusal { None, NotFound, OtherUser, AlreadyDone, InProgress, Failed, Cancelled, Expired }
 
+/// <summary>Told when a rep confirms or cancels a preview (in their own scope), e.g. to count it as engagement with a proactive message.</summary>
+public interface IPendingActionDecisions
+{
+    Task DecidedAsync(PendingAction action, bool confirmed, CancellationToken cancellationToken);
+}
+
 /// <summary>
 /// Previews waiting for Confirm. A confirm claims the row with one conditional UPDATE, so a double click, a Slack
 /// retry or a second replica finds it taken and executes nothing; the rep is told why.
 /// </summary>
-public sealed class PendingActions(Use60Db db, SystemDb system, CopilotSession session, TimeProvider clock)
+public sealed class PendingActions(Use60Db db, SystemDb system, CopilotSession session, TimeProvider clock, IEnumerable<IPendingActionDecisions> observers)
 {
     public async Task<PendingAction> CreateAsync(string action, JsonObject parameters, JsonObject preview, CancellationToken cancellationToken)
     {
@@ -20,6 +26,7 @@ public sealed class PendingActions(Use60Db db, SystemDb system, CopilotSession s
         {
             OrgId = session.OrgId, UserId = session.User.Id, ConversationId = session.ConversationId, Action = action,
             Params = parameters.ToJsonString(), Preview = preview.ToJsonString(), CreatedAt = now, ExpiresAt = now + PendingAction.Lifetime,
+            ProactiveDeliveryId = session.ProactiveDeliveryId,
         };
         db.PendingActions.Add(row);
         await db.SaveChangesAsync(cancellationToken);
@@ -35,7 +42,9 @@ public sealed class PendingActions(Use60Db db, SystemDb system, CopilotSession s
             WHERE id = {id} AND user_id = {session.User.Id} AND status = 'pending' AND expires_at > {now}
             RETURNING *
             """).AsNoTracking().ToListAsync(cancellationToken);
-        return claimed is [var row] ? (row, ClaimRefusal.None) : (null, await WhyNotAsync(id, now, cancellationToken));
+        if (claimed is not [var row]) return (null, await WhyNotAsync(id, now, cancellationToken));
+        await NotifyAsync(row, confirmed: true, cancellationToken);
+        return (row, ClaimRefusal.None);
     }
 
     public async Task FinishAsync(Guid id, JsonObject? result, string? error, CancellationToken cancellationToken) =>
@@ -46,9 +55,19 @@ public sealed class PendingActions(Use60Db db, SystemDb system, CopilotSession s
     public async Task<ClaimRefusal> CancelAsync(Guid id, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        var cancelled = await db.PendingActions.Where(a => a.Id == id && a.UserId == session.User.Id && a.Status == PendingActionStatus.Pending)
-            .ExecuteUpdateAsync(s => s.SetProperty(a => a.Status, PendingActionStatus.Cancelled).SetProperty(a => a.DecidedAt, now), cancellationToken);
-        return cancelled == 1 ? ClaimRefusal.None : await WhyNotAsync(id, now, cancellationToken);
+        var cancelled = await db.PendingActions.FromSql($"""
+            UPDATE pending_actions SET status = 'cancelled', decided_at = {now}
+            WHERE id = {id} AND user_id = {session.User.Id} AND status = 'pending'
+            RETURNING *
+            """).AsNoTracking().ToListAsync(cancellationToken);
+        if (cancelled is not [var row]) return await WhyNotAsync(id, now, cancellationToken);
+        await NotifyAsync(row, confirmed: false, cancellationToken);
+        return ClaimRefusal.None;
+    }
+
+    async Task NotifyAsync(PendingAction action, bool confirmed, CancellationToken cancellationToken)
+    {
+        foreach (var observer in observers) await observer.DecidedAsync(action, confirmed, cancellationToken);
     }
 
     /// <summary>The rep's most recent action still waiting for Confirm: what a typed "confirm" means.</summary>

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations.Schema;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Copilot;
 using Use60.Data;
 using Use60.Slack;
 
@@ -66,30 +67,51 @@ public sealed class ProactiveDeliveries(TimeProvider clock, SlackOutbox outbox)
 /// </summary>
 public static class Engagement
 {
-    public enum Kind { Click, Dismiss }
+    public enum Kind { Click, Dismiss, Confirm }
 
-    /// <summary>The handler, after recording the click on the message it came from.</summary>
+    /// <summary>
+    /// The handler, after recording the click on the message it came from; previews the handler makes are linked to that
+    /// message, so a Confirm or Cancel on them counts too (<see cref="PreviewDecisions"/>).
+    /// </summary>
     public static SlackHandler Tracked(SlackHandler handler, Kind kind = Kind.Click) => async request =>
     {
-        await RecordAsync(request, kind);
+        request.Service<CopilotSession>().ProactiveDeliveryId = await RecordAsync(request, kind);
         await handler(request);
     };
 
-    public static async Task RecordAsync(SlackRequest request, Kind kind)
+    /// <summary>Records the click; returns the proactive delivery it was on (null: not a proactive message).</summary>
+    public static async Task<long?> RecordAsync(SlackRequest request, Kind kind)
     {
         var channel = SlackJson.Str(request.Payload["container"]?["channel_id"]);
         var ts = SlackJson.Str(request.Payload["container"]?["message_ts"]);
-        if (channel is null || ts is null) return;
+        if (channel is null || ts is null) return null;
         var db = request.Service<Use60Db>();
         var kindText = SnakeCase.ValueOf(kind);
         var actionId = SlackJson.Str(request.Action?["action_id"]) ?? "";
         var now = request.Service<TimeProvider>().GetUtcNow();
-        await db.Database.ExecuteSqlAsync($"""
+        var recorded = await db.Database.SqlQuery<long>($"""
             INSERT INTO proactive_engagement (org_id, user_id, delivery_id, kind, action_id, created_at)
             SELECT d.org_id, d.user_id, d.id, {kindText}, {actionId}, {now}
             FROM proactive_deliveries d JOIN slack_outbox m ON m.id = d.outbox_id
             WHERE d.user_id = {request.User.Id} AND m.slack_channel = {channel} AND m.slack_ts = {ts}
-            """, request.Aborted);
+            RETURNING delivery_id AS "Value"
+            """).ToListAsync(request.Aborted);
+        return recorded.Count > 0 ? recorded[0] : null;
+    }
+
+    /// <summary>A Confirm (or a Cancel, a dismissal) on a preview that a proactive message's button made, counted against that message.</summary>
+    public sealed class PreviewDecisions(Use60Db db, TimeProvider clock) : IPendingActionDecisions
+    {
+        public async Task DecidedAsync(PendingAction action, bool confirmed, CancellationToken cancellationToken)
+        {
+            if (action.ProactiveDeliveryId is not { } deliveryId) return;
+            var kindText = SnakeCase.ValueOf(confirmed ? Kind.Confirm : Kind.Dismiss);
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO proactive_engagement (org_id, user_id, delivery_id, kind, action_id, created_at)
+                SELECT d.org_id, d.user_id, d.id, {kindText}, {action.Action}, {clock.GetUtcNow()}
+                FROM proactive_deliveries d WHERE d.id = {deliveryId} AND d.user_id = {action.UserId}
+                """, cancellationToken);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Quartz;
+using Use60.Copilot;
 using Use60.Data;
 using Use60.Hosting;
 using Use60.Slack;
@@ -27,6 +28,7 @@ public static class ProactiveFeature
     {
         services.AddValidatedOptions<JobsOptions>(configuration);
         services.AddScoped<ProactiveDeliveries>();
+        services.AddScoped<IPendingActionDecisions, Engagement.PreviewDecisions>();
         services.AddScoped<PipelineDigest>();
         services.AddScoped<DealStalls>();
         services.AddScoped<TaskReminders>();
