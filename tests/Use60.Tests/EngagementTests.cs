@@ -105,6 +105,35 @@ public sealed class EngagementTests(DigestFixture fixture) : IClassFixture<Diges
         Assert.Equal(["click deal_draft_follow_up", "confirm send_email", "click deal_mark_lost", "dismiss update_deal_stage"], kinds);
     }
 
+    [Fact]
+    public async Task The_engagement_page_shows_owners_each_reps_responses_per_workflow_and_members_get_no_access()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Watchers", UserRole.Owner, UserRole.Member, UserRole.Member);
+        var (owner, eager, quiet) = (org[0], org[1], org[2]);
+        foreach (var rep in new[] { eager, quiet })
+            foreach (var day in Weekdays.Take(2)) Assert.True(await SendOnAsync(rep, day));
+        await TestData.AsAsync(fixture.App.Services, eager, db => db.Database.ExecuteSqlAsync($"""
+            INSERT INTO proactive_engagement (org_id, user_id, delivery_id, kind, action_id, created_at)
+            SELECT org_id, user_id, id, 'click', 'deal_open', created_at FROM proactive_deliveries WHERE user_id = {eager.Id} AND entity_key = '2026-11-23'
+            """));
+
+        var browser = await AdminPages.SignedInAsync(fixture.App, owner);
+        var page = await AdminPages.HtmlAsync(await browser.GetAsync(Proactive.Pages.EngagementModel.PagePath + "?days=90"));
+        var rows = page.QuerySelectorAll("table.engagement tbody tr");
+        Assert.Equal(2, rows.Length);   // the two reps of this org only: nobody else's
+        var eagerRow = rows.Single(r => r.GetAttribute("data-user-id") == eager.Id.ToString());
+        Assert.Equal(("Daily digest", "2", "1 (50%)", "1"), (eagerRow.QuerySelector("[data-field=workflow]")!.TextContent.Trim(),
+            eagerRow.QuerySelector("[data-field=sent]")!.TextContent, eagerRow.QuerySelector("[data-field=responded]")!.TextContent,
+            eagerRow.QuerySelector("[data-field=clicks]")!.TextContent));
+        var quietRow = rows.Single(r => r.GetAttribute("data-user-id") == quiet.Id.ToString());
+        Assert.Equal("0 (0%)", quietRow.QuerySelector("[data-field=responded]")!.TextContent);
+
+        using var asMember = fixture.App.Browser();
+        await AdminPages.SignInAsync(asMember, await AdminPages.LinkPathAsync(fixture.App, eager));
+        var refused = await asMember.GetAsync(Proactive.Pages.EngagementModel.PagePath);
+        Assert.Equal("/admin/forbidden", refused.Headers.Location?.AbsolutePath);
+    }
+
     async Task WaitForEngagementAsync(AppUser rep, string kind, string action) =>
         await FakeSlack.WaitUntilAsync(() =>
         {

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Quartz;
+using Use60.Admin;
 using Use60.Copilot;
 using Use60.Data;
 using Use60.Hosting;
@@ -29,6 +30,8 @@ public static class ProactiveFeature
         services.AddValidatedOptions<JobsOptions>(configuration);
         services.AddScoped<ProactiveDeliveries>();
         services.AddScoped<IPendingActionDecisions, Engagement.PreviewDecisions>();
+        services.AddScoped<EngagementReport>();
+        services.AddSingleton(new AdminNavItem("Engagement", Pages.EngagementModel.PagePath, 70));
         services.AddScoped<PipelineDigest>();
         services.AddScoped<DealStalls>();
         services.AddScoped<TaskReminders>();
