@@ -126,7 +126,7 @@ public sealed class EngagementTests(DigestFixture fixture) : IClassFixture<Diges
             eagerRow.QuerySelector("[data-field=sent]")!.TextContent, eagerRow.QuerySelector("[data-field=responded]")!.TextContent,
             eagerRow.QuerySelector("[data-field=clicks]")!.TextContent));
         var quietRow = rows.Single(r => r.GetAttribute("data-user-id") == quiet.Id.ToString());
-        Assert.Equal("0 (0%)", quietRow.QuerySelector("[data-field=responded]")!.TextContent);
+        Assert.Equal(("0 (0%)", "2"), (quietRow.QuerySelector("[data-field=responded]")!.TextContent, quietRow.QuerySelector("[data-field=ignored]")!.TextContent));
 
         using var asMember = fixture.App.Browser();
         await AdminPages.SignInAsync(asMember, await AdminPages.LinkPathAsync(fixture.App, eager));

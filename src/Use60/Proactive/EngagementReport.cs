@@ -12,6 +12,9 @@ public sealed class EngagementReport(Use60Db db)
 {
     public sealed record Row(Guid UserId, string Workflow, int Sent, int Responded, int Clicks, int Confirms, int Dismissals, DateTimeOffset LastSentAt)
     {
+        /// <summary>Messages with no response at all: what the throttle counts.</summary>
+        public int Ignored => Sent - Responded;
+
         /// <summary>Share of messages with any response, in percent.</summary>
         public int ResponseRate => Sent == 0 ? 0 : (int)Math.Round(100.0 * Responded / Sent);
     }

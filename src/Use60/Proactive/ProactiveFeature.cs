@@ -37,6 +37,9 @@ public static class ProactiveFeature
         services.AddScoped<TaskReminders>();
         services.AddScoped<MeetingBriefs>();
         services.AddScoped<WinLoss>();
+        var jobs = new List<ScheduledJob>();
+        services.AddSingleton(new ScheduledJobs(jobs));
+        services.AddSingleton(new AdminNavItem("Jobs", Pages.JobsModel.PagePath, 75));
         services.AddQuartz(quartz =>
         {
             // One scheduler name for every replica; each replica a distinct, generated instance of it.
@@ -62,12 +65,15 @@ public static class ProactiveFeature
                 store.UseSystemTextJsonSerializer();
             });
             // Each job decides for itself who is due and claims each message once, so a missed firing is simply caught up by the next.
-            Every<PipelineDigestJob>(quartz, "pipeline-digest", "0 * * ? * *");   // each rep's own 9:00 comes at some minute
-            Every<MeetingBriefJob>(quartz, "meeting-briefs", "0 * * ? * *");
-            Every<TaskReminderJob>(quartz, "task-reminders", "0 0/5 * ? * *");
-            Every<WinLossJob>(quartz, "win-loss", "0 0/5 * ? * *");
-            Every<DealStallJob>(quartz, "deal-stalls", "0 0/15 * ? * *");
-            Every<Calendar.CalendarSyncJob>(quartz, "calendar-sync", "0 0/10 * ? * *");
+            Every<PipelineDigestJob>(quartz, jobs, "pipeline-digest", "0 * * ? * *",      // each rep's own 9:00 comes at some minute
+                "Daily pipeline summary, at each rep's digest time in their own zone");
+            Every<MeetingBriefJob>(quartz, jobs, "meeting-briefs", "0 * * ? * *", "Meeting briefs, 2 hours before each real meeting");
+            Every<TaskReminderJob>(quartz, jobs, "task-reminders", "0 0/5 * ? * *", "Overdue-task reminders, each working morning");
+            Every<WinLossJob>(quartz, jobs, "win-loss", "0 0/5 * ? * *", "Win/loss posts to the org's channel");
+            Every<DealStallJob>(quartz, jobs, "deal-stalls", "0 0/15 * ? * *", "Deal-stall alerts after the org's quiet-days threshold");
+            Every<Calendar.CalendarSyncJob>(quartz, jobs, "calendar-sync", "0 0/10 * ? * *", "Google Calendar incremental sync of every connected rep");
+            // Each run's start, end and error, for the admin site's Jobs page.
+            quartz.AddJobListener<JobRunRecorder>([]);   // no matcher: every job
         });
         services.AddSlackListeners(DealButtons.Register);
         services.AddSlackListeners(TaskReminderButtons.Register);
@@ -76,10 +82,13 @@ public static class ProactiveFeature
         return services.AddHostedService<JobsHost>();
     }
 
-    static void Every<TJob>(IQuartzBuilder quartz, string name, string cron) where TJob : IJob =>
+    static void Every<TJob>(IQuartzBuilder quartz, List<ScheduledJob> jobs, string name, string cron, string description) where TJob : IJob
+    {
+        jobs.Add(new ScheduledJob(name, cron, description));
         quartz.ScheduleJob<TJob>(trigger => trigger.WithIdentity(name)
                 .WithCronSchedule(cron, schedule => schedule.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)),
             job => job.WithIdentity(name));
+    }
 }
 
 /// <summary>

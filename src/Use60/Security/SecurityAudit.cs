@@ -47,6 +47,7 @@ public static class AuditEvents
     public const string CalendarConnectRefused = "calendar.connect_refused";
     public const string CalendarDisconnected = "calendar.disconnected";
     public const string CalendarAccessRevoked = "calendar.access_revoked";
+    public const string JobRunRequested = "admin.job_run_requested";
 }
 
 public sealed class SecurityAudit(TimeProvider clock)
