@@ -126,6 +126,8 @@ public sealed class RlsFixture : IAsyncLifetime
             system.SandboxViews.Add(new SandboxView { ViewId = "V" + user.Id.ToString("N"), OrgId = org.Id, UserId = user.Id, View = "{}", OpenedAt = DateTimeOffset.UtcNow });
         }
         await system.SaveChangesAsync();
+        await Recordings.StorageMetrics.UpsertAsync(system, org.Id, DateOnly.FromDateTime(DateTime.UtcNow), "storage_gb", 1.5m, 0.001m, estimated: false,
+            DateTimeOffset.UtcNow, CancellationToken.None);
     }
 
     public async Task DisposeAsync()

@@ -110,6 +110,7 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
             await transaction.CommitAsync(cancellationToken);
         }
 
+        await SeedStorageMetricsAsync(orgId, now, counter, cancellationToken);
         logger.LogInformation("Demo org {Org} ({Team}): {Created} rows created, {Refreshed} refreshed",
             DemoData.OrgName, DemoData.TeamId, counter.Created, counter.Refreshed);
         return new DemoSeedReport(orgId, counter.Created, counter.Refreshed, counter.Rows);
@@ -157,6 +158,34 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return (org.Id, userIds);
+    }
+
+    /// <summary>
+    /// 60 days of storage metrics, so the storage page means something before any recording exists: recordings arrive on
+    /// working days (about half a GB each), priced as the daily metrics job prices them.
+    /// </summary>
+    async Task SeedStorageMetricsAsync(Guid orgId, DateTimeOffset now, Counter counter, CancellationToken cancellationToken)
+    {
+        const int Days = 60;
+        await using var db = system.Open("seed the demo storage metrics");
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        var existing = (await db.Database.SqlQuery<DateOnly>($"""
+            SELECT metric_date AS "Value" FROM storage_usage_metrics WHERE org_id = {orgId} AND metric_type = 'storage_gb'
+            """).ToListAsync(cancellationToken)).ToHashSet();
+        var gb = 8.4m;
+        for (var i = Days; i >= 1; i--)
+        {
+            var day = today.AddDays(-i);
+            var uploaded = day.DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday ? 0m : Math.Round(0.35m + 0.05m * (i % 5), 3);
+            gb += uploaded;
+            var cost = Recordings.StorageCosts.ForDay(day, gb);
+            await Recordings.StorageMetrics.UpsertAsync(db, orgId, day, "storage_gb", gb, cost.StorageCost, estimated: false, now, cancellationToken);
+            await Recordings.StorageMetrics.UpsertAsync(db, orgId, day, "upload_gb", uploaded, 0m, estimated: false, now, cancellationToken);
+            await Recordings.StorageMetrics.UpsertAsync(db, orgId, day, "download_gb", cost.DownloadGb, cost.DownloadCost, estimated: true, now, cancellationToken);
+            for (var metric = 0; metric < 3; metric++) counter.Add("storage_usage_metrics", created: !existing.Contains(day));
+        }
+        await transaction.CommitAsync(cancellationToken);
     }
 
     static IEnumerable<Activity> Activities(DemoData.DealSeed deal, Guid orgId, Guid owner, Guid contactId, DateTimeOffset now)

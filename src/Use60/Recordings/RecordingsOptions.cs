@@ -68,5 +68,7 @@ public sealed class MeetingBaasOptions : IValidatedOptions
 public static class RecordingsFeature
 {
     public static IServiceCollection AddRecordings(this IServiceCollection services, IConfiguration configuration) =>
-        services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration);
+        services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration)
+            .AddScoped<StorageMetrics>()
+            .AddSingleton(new Admin.AdminNavItem("Storage costs", Pages.StorageModel.PagePath, 60));
 }

@@ -1,0 +1,76 @@
+using Microsoft.EntityFrameworkCore;
+using Quartz;
+using Use60.Data;
+
+namespace Use60.Recordings;
+
+/// <summary>What an org's recordings take up in a store, in bytes. The recording store (S3 or its local fallback) provides one.</summary>
+public interface IStorageMeter
+{
+    string Store { get; }
+
+    Task<IReadOnlyDictionary<Guid, long>> BytesByOrgAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The daily storage metrics: at 00:00 UTC, for the day that just ended, each org's stored GB (from every registered
+/// <see cref="IStorageMeter"/>), the GB uploaded that day (growth), and the estimated downloads, each with its cost at
+/// <see cref="StorageCosts"/>' rates. Re-running a day overwrites it, so a repeated or second-replica firing changes nothing.
+/// </summary>
+public sealed class StorageMetrics(SystemDb system, IEnumerable<IStorageMeter> meters, TimeProvider clock, ILogger<StorageMetrics> logger)
+{
+    const decimal BytesPerGb = 1024m * 1024m * 1024m;
+
+    /// <summary>Records the day before today (UTC); returns how many orgs were recorded.</summary>
+    public async Task<int> RecordAsync(CancellationToken cancellationToken)
+    {
+        var day = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime).AddDays(-1);
+        var stores = meters.ToList();
+        if (stores.Count == 0)
+        {
+            logger.LogInformation("No recording store is metered in this build; no storage metrics recorded for {Day}", day);
+            return 0;
+        }
+        var bytes = new Dictionary<Guid, long>();
+        foreach (var meter in stores)
+            foreach (var (org, size) in await meter.BytesByOrgAsync(cancellationToken))
+                bytes[org] = bytes.GetValueOrDefault(org) + size;
+
+        await using var db = system.Open("record the daily storage metrics");
+        var previous = (await db.Database.SqlQuery<OrgGb>($"""
+                SELECT org_id AS "OrgId", value AS "Gb" FROM storage_usage_metrics WHERE metric_date = {day.AddDays(-1)} AND metric_type = 'storage_gb'
+                """).ToListAsync(cancellationToken)).ToDictionary(r => r.OrgId, r => r.Gb);
+        var now = clock.GetUtcNow();
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        foreach (var (org, size) in bytes)
+        {
+            var gb = Math.Round(size / BytesPerGb, 6);
+            var cost = StorageCosts.ForDay(day, gb);
+            var uploaded = Math.Max(0m, gb - previous.GetValueOrDefault(org, 0m));
+            await UpsertAsync(db, org, day, "storage_gb", gb, cost.StorageCost, estimated: false, now, cancellationToken);
+            await UpsertAsync(db, org, day, "upload_gb", uploaded, uploaded * StorageCosts.UploadPerGb, estimated: false, now, cancellationToken);
+            await UpsertAsync(db, org, day, "download_gb", cost.DownloadGb, cost.DownloadCost, estimated: true, now, cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        logger.LogInformation("Storage metrics for {Day}: {Orgs} org(s), {Gb:0.###} GB in all", day, bytes.Count, bytes.Values.Sum() / BytesPerGb);
+        return bytes.Count;
+    }
+
+    sealed record OrgGb(Guid OrgId, decimal Gb);
+
+    public static Task UpsertAsync(Use60Db db, Guid orgId, DateOnly day, string type, decimal value, decimal cost, bool estimated, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
+        db.Database.ExecuteSqlAsync($"""
+            INSERT INTO storage_usage_metrics (org_id, metric_date, metric_type, value, cost_usd, estimated, recorded_at)
+            VALUES ({orgId}, {day}, {type}, {value}, {Math.Round(cost, 6)}, {estimated}, {now})
+            ON CONFLICT (org_id, metric_date, metric_type)
+            DO UPDATE SET value = excluded.value, cost_usd = excluded.cost_usd, estimated = excluded.estimated, recorded_at = excluded.recorded_at
+            """, cancellationToken);
+}
+
+/// <summary>Quartz's handle on the metrics: daily at 00:00 UTC.</summary>
+[DisallowConcurrentExecution]
+public sealed class StorageMetricsJob(StorageMetrics metrics) : IJob
+{
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await metrics.RecordAsync(cancellationToken);
+}
