@@ -172,5 +172,6 @@ public static class SettingsModal
 
 public static class OrgsFeature
 {
-    public static IServiceCollection AddOrgs(this IServiceCollection services) => services.AddSlackListeners(SettingsModal.Register);
+    public static IServiceCollection AddOrgs(this IServiceCollection services) => services.AddSlackListeners(SettingsModal.Register)
+        .AddSingleton(new Admin.AdminNavItem("Team", Pages.TeamModel.PagePath, 20));
 }

@@ -48,6 +48,7 @@ public static class AuditEvents
     public const string CalendarDisconnected = "calendar.disconnected";
     public const string CalendarAccessRevoked = "calendar.access_revoked";
     public const string JobRunRequested = "admin.job_run_requested";
+    public const string RoleChanged = "admin.role_changed";
 }
 
 public sealed class SecurityAudit(TimeProvider clock)
