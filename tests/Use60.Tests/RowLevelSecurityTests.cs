@@ -112,6 +112,13 @@ public sealed class RlsFixture : IAsyncLifetime
             db.OrgProfiles.Add(new OrgProfile { OrgId = org.Id, CompanyName = org.Org.Name, Competitors = [new CompetitorInfo { Name = "WidgetCo" }] });
             db.SkillOverrides.Add(new SkillOverride { OrgId = org.Id, SkillKey = "house-style", Document = "---\nkey: house-style\n---\n", UpdatedBy = org[0].Id });
             await db.SaveChangesAsync();
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO org_profile_revisions (org_id, revision, profile, changed_by, changed_at) VALUES ({org.Id}, 1, {"{}"}::jsonb, {org[0].Id}, now())
+                """);
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO skill_override_revisions (org_id, skill_key, revision, document, changed_by, changed_at)
+                VALUES ({org.Id}, 'house-style', 1, 'doc', {org[0].Id}, now())
+                """);
         });
         // What only the system path writes: a workspace install and the sandbox's DM and modal.
         await using var system = App.Service<SystemDb>().Open("test seed");

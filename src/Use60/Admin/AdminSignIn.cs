@@ -126,6 +126,10 @@ public static class AdminClaims
         Guid.TryParse(principal?.FindFirstValue(SessionId), out var session)
             ? (org, user, session)
             : null;
+
+    /// <summary>The signed-in admin of a page behind the admin-site policy (which guarantees one).</summary>
+    public static (Guid OrgId, Guid UserId) Signed(ClaimsPrincipal principal) =>
+        Read(principal) is (var org, var user, _) ? (org, user) : throw new InvalidOperationException("An admin page without an admin.");
 }
 
 /// <summary>

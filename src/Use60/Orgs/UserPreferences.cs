@@ -173,5 +173,7 @@ public static class SettingsModal
 public static class OrgsFeature
 {
     public static IServiceCollection AddOrgs(this IServiceCollection services) => services.AddSlackListeners(SettingsModal.Register)
+        .AddScoped<OrgProfiles>()
+        .AddSingleton(new Admin.AdminNavItem("Settings", Pages.SettingsModel.PagePath, 10))
         .AddSingleton(new Admin.AdminNavItem("Team", Pages.TeamModel.PagePath, 20));
 }

@@ -49,6 +49,8 @@ public static class AuditEvents
     public const string CalendarAccessRevoked = "calendar.access_revoked";
     public const string JobRunRequested = "admin.job_run_requested";
     public const string RoleChanged = "admin.role_changed";
+    public const string SettingsChanged = "admin.settings_changed";
+    public const string ProfileRestored = "admin.profile_restored";
 }
 
 public sealed class SecurityAudit(TimeProvider clock)

@@ -1,0 +1,158 @@
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Use60.Admin;
+using Use60.Calendar;
+using Use60.Copilot;
+using Use60.Data;
+using Use60.Recordings;
+using Use60.Security;
+using Use60.Slack;
+
+namespace Use60.Orgs.Pages;
+
+/// <summary>
+/// Settings (/admin/settings): the org profile with a live preview of the copilot's persona, who sees whose data, the proactive
+/// defaults, and the state of each integration with what to do when one is missing. Every change is validated, saved and audited
+/// with the values before and after.
+/// </summary>
+public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, SecurityAudit audit, TimeProvider clock, IOptions<SlackOptions> slack,
+    IOptions<GoogleOptions> google, IOptions<LlmOptions> llm, IOptions<S3Options> s3) : PageModel
+{
+    public const string PagePath = "/admin/settings";
+
+    [BindProperty]
+    public OrgProfileForm Profile { get; set; } = new();
+
+    public OrgSettings Sharing { get; private set; } = new();
+    public string PersonaPreview { get; private set; } = "";
+    public Dictionary<string, string> Problems { get; private set; } = [];
+    public IReadOnlyList<Integration> Integrations { get; private set; } = [];
+
+    [TempData]
+    public string? Notice { get; set; }
+
+    public sealed record Integration(string Name, bool Ready, string State, string? ToDo);
+
+    public async Task OnGetAsync(CancellationToken cancellationToken)
+    {
+        Profile = OrgProfileForm.Of(await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken));
+        await LoadAsync(cancellationToken);
+    }
+
+    public async Task<IActionResult> OnPostProfileAsync(CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        Problems = Profile.Validate();
+        if (Problems.Count > 0)
+        {
+            await LoadAsync(cancellationToken);
+            return Page();
+        }
+        Notice = await profiles.SaveAsync(Profile.ToProfile(orgId), me, HttpContext, cancellationToken)
+            ? "Profile saved: the copilot uses it from the next message."
+            : "Nothing changed.";
+        return RedirectToPage();
+    }
+
+    /// <summary>The persona the copilot would get from the form as it stands (unsaved), for the live preview.</summary>
+    public async Task<IActionResult> OnPostPreviewAsync(CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == me, cancellationToken);
+        return Content(Persona.Compile(Profile.ToProfile(orgId), rep, clock.GetUtcNow()), "text/plain; charset=utf-8");
+    }
+
+    public async Task<IActionResult> OnPostSharingAsync([FromForm] bool crm, [FromForm] bool meetings, [FromForm] bool tasks, [FromForm] bool emails,
+        CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        var settings = await db.OrgSettings.SingleAsync(cancellationToken);
+        var before = new { crm = settings.EnableCrmSharing, meetings = settings.EnableMeetingSharing, tasks = settings.EnableTaskSharing, emails = settings.EnableEmailSharing };
+        (settings.EnableCrmSharing, settings.EnableMeetingSharing, settings.EnableTaskSharing, settings.EnableEmailSharing) = (crm, meetings, tasks, emails);
+        var after = new { crm, meetings, tasks, emails };
+        return await SaveSettingsAsync(orgId, me, "sharing", before, after, before.Equals(after), cancellationToken);
+    }
+
+    public async Task<IActionResult> OnPostProactiveAsync([FromForm] string? stallDays, [FromForm] string? winLossChannel, CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        if (!int.TryParse(stallDays, out var days) || days is < 1 or > 90) Problems["StallDays"] = "Enter a whole number of days from 1 to 90.";
+        var channel = string.IsNullOrWhiteSpace(winLossChannel) ? null : winLossChannel.Trim();
+        if (channel is not null && !ChannelId().IsMatch(channel))
+            Problems["WinLossChannel"] = "Enter a Slack channel ID such as C0123ABCD (channel details → bottom of the About tab), or leave it empty for no posts.";
+        if (Problems.Count > 0)
+        {
+            Profile = OrgProfileForm.Of(await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken));
+            await LoadAsync(cancellationToken);
+            return Page();
+        }
+        var settings = await db.OrgSettings.SingleAsync(cancellationToken);
+        var before = new { stall_threshold_days = settings.StallThresholdDays, win_loss_channel = settings.WinLossChannel };
+        (settings.StallThresholdDays, settings.WinLossChannel) = (days, channel);
+        var after = new { stall_threshold_days = days, win_loss_channel = channel };
+        return await SaveSettingsAsync(orgId, me, "proactive", before, after, before.Equals(after), cancellationToken);
+    }
+
+    async Task<IActionResult> SaveSettingsAsync(Guid orgId, Guid me, string section, object before, object after, bool unchanged, CancellationToken cancellationToken)
+    {
+        if (unchanged)
+        {
+            Notice = "Nothing changed.";
+            return RedirectToPage();
+        }
+        audit.Record(db, AuditEvents.SettingsChanged, AuditSeverity.Low, orgId, me, new { section, before, after }, HttpContext);
+        await db.SaveChangesAsync(cancellationToken);
+        Notice = section == "sharing" ? "Sharing saved: it applies to every query from now on." : "Proactive defaults saved.";
+        return RedirectToPage();
+    }
+
+    async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        Sharing = await db.OrgSettings.AsNoTracking().SingleAsync(cancellationToken);
+        var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == me, cancellationToken);
+        PersonaPreview = Persona.Compile(Profile.ToProfile(orgId), rep, clock.GetUtcNow());
+        Integrations = [await SlackStateAsync(cancellationToken), await CalendarStateAsync(cancellationToken), LlmState(), StorageState()];
+    }
+
+    async Task<Integration> SlackStateAsync(CancellationToken cancellationToken)
+    {
+        if (slack.Value.IsSandbox)
+            return new("Slack", false, "Local sandbox: no Slack workspace is connected; messages appear in the Slack sandbox page.",
+                "Create the Slack app from slack-app-manifest.yml and set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (README: Connect a real Slack workspace).");
+        var org = await db.Orgs.AsNoTracking().SingleAsync(cancellationToken);
+        if (org.SlackDisabledAt is { } disabled)
+            return new("Slack", false, $"The workspace removed use60 on {disabled:d MMM yyyy}; nothing is sent to it.", "Install use60 again from /slack/install.");
+        return new("Slack", true, slack.Value.IsSingleWorkspace ? $"Connected (single workspace {org.SlackTeamId})." : $"Installed in workspace {org.SlackTeamId}.", null);
+    }
+
+    async Task<Integration> CalendarStateAsync(CancellationToken cancellationToken)
+    {
+        if (!google.Value.IsConfigured)
+            return new("Google Calendar", false, "Not configured: reps cannot connect a calendar, so meeting briefs use only the meetings already stored.",
+                "Set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET (README: Google Calendar).");
+        var connections = await db.CalendarConnections.AsNoTracking().GroupBy(c => c.Status).Select(g => new { g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
+        var active = connections.Where(c => c.Key == CalendarConnectionStatus.Active).Sum(c => c.Count);
+        var revoked = connections.Where(c => c.Key == CalendarConnectionStatus.Revoked).Sum(c => c.Count);
+        return new("Google Calendar", active > 0, $"{active} rep(s) connected{(revoked > 0 ? $", {revoked} whose access was revoked" : "")}.",
+            active == 0 || revoked > 0 ? "Each rep types /sixty connect calendar in Slack." : null);
+    }
+
+    Integration LlmState() => llm.Value.IsConfigured
+        ? new("LLM endpoint", true, $"{llm.Value.Model} at {new Uri(llm.Value.BaseUrl).Host}.", null)
+        : new("LLM endpoint", false, "Not configured: the copilot answers with its offline planner (fixed phrasings, no model).",
+            "Set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible endpoint).");
+
+    Integration StorageState() => string.IsNullOrWhiteSpace(s3.Value.Bucket)
+        ? new("Recording storage (S3)", false, "No bucket: recordings would stay in a local folder of one replica.", "Set AWS_S3_BUCKET and AWS_REGION.")
+        : new("Recording storage (S3)", true, $"Bucket {s3.Value.Bucket} in {s3.Value.Region}{(s3.Value.EndpointUrl is null ? "" : " at " + new Uri(s3.Value.EndpointUrl).Host)}.", null);
+
+    (Guid OrgId, Guid UserId) Admin() => AdminClaims.Signed(User);
+
+    /// <summary>Slack channel ids: C… (public) or G… (private), capital letters and digits.</summary>
+    [GeneratedRegex("^[CG][A-Z0-9]{8,}$")]
+    private static partial Regex ChannelId();
+}

@@ -1,0 +1,147 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using AngleSharp.Html.Dom;
+using Microsoft.EntityFrameworkCore;
+using Use60.Data;
+using Use60.Orgs;
+using Use60.Orgs.Pages;
+using Use60.Security;
+using Use60.Tests.Infrastructure;
+
+namespace Use60.Tests;
+
+/// <summary>Settings and profile versions: validated, saved, audited with before and after, previewed as the persona, restorable.</summary>
+public sealed class SettingsPageTests(CopilotUsagePageFixture fixture) : IClassFixture<CopilotUsagePageFixture>
+{
+    [Fact]
+    public async Task The_profile_is_validated_previewed_saved_audited_and_shapes_the_persona()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Profiled " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Member);
+        var browser = await AdminPages.SignedInAsync(fixture.App, org[0]);
+        var page = await GetAsync(browser);
+        Assert.Equal(4, page.QuerySelectorAll("table.integrations tbody tr").Length);
+        Assert.Equal("no", page.QuerySelector("tr[data-integration='Slack']")!.GetAttribute("data-ready"));
+        Assert.Contains("OPENAI_API_KEY", page.QuerySelector("tr[data-integration='LLM endpoint']")!.TextContent);
+
+        // Invalid: no company name, and a competitor line without a name.
+        var invalid = await browser.PostAsync(SettingsModel.PagePath + "?handler=Profile", Profile(page, "", competitors: ": we are cheaper"));
+        Assert.Equal(HttpStatusCode.OK, invalid.StatusCode);
+        var shown = await AdminPages.HtmlAsync(invalid);
+        Assert.Contains("Enter the company's name", shown.QuerySelector("#company-problem")!.TextContent);
+        Assert.Contains("Start each line with a name", shown.QuerySelector("#competitors-problem")!.TextContent);
+        Assert.Equal(0, await RevisionsAsync(org.Id));
+
+        // The preview compiles what is typed, saving nothing.
+        var preview = await browser.PostAsync(SettingsModel.PagePath + "?handler=Preview", Profile(page, "Acme Freight", competitors: "Globex: we ship on time"));
+        Assert.Contains("You are use60, Acme Freight's AI sales teammate", await preview.Content.ReadAsStringAsync());
+        Assert.Equal(0, await RevisionsAsync(org.Id));
+
+        var saved = await browser.PostAsync(SettingsModel.PagePath + "?handler=Profile", Profile(page, "Acme Freight", competitors: "Globex: we ship on time"));
+        Assert.Equal(HttpStatusCode.Redirect, saved.StatusCode);
+        page = await GetAsync(browser);
+        Assert.Contains("Profile saved", page.QuerySelector("[data-field=notice]")!.TextContent);
+        Assert.Contains("Globex: we ship on time", page.QuerySelector("[data-field=persona]")!.TextContent);
+        Assert.Equal("Acme Freight", ((IHtmlInputElement)page.QuerySelector("#company")!).Value);
+        Assert.Equal(1, await RevisionsAsync(org.Id));
+        var entry = await LastAuditAsync(org.Id, AuditEvents.SettingsChanged);
+        Assert.Equal(("profile", "Acme Freight"), ((string)entry["section"]!, (string)entry["after"]!["company_name"]!));
+        Assert.Null(entry["before"]);
+
+        // Members do not reach it.
+        using var member = fixture.App.Browser();
+        await AdminPages.SignInAsync(member, await AdminPages.LinkPathAsync(fixture.App, org[1]));
+        Assert.Equal("/admin/forbidden", (await member.GetAsync(SettingsModel.PagePath)).Headers.Location?.AbsolutePath);
+    }
+
+    [Fact]
+    public async Task Sharing_and_proactive_defaults_are_validated_saved_and_audited_and_copilot_sharing_stays_off()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Sharers " + Guid.NewGuid().ToString("N")[..6], UserRole.Admin);
+        var browser = await AdminPages.SignedInAsync(fixture.App, org[0]);
+        var page = await GetAsync(browser);
+        Assert.True(((IHtmlInputElement)page.QuerySelector("#share-copilot")!).IsDisabled);
+
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=Sharing", Form(page, "form[action*=Sharing]", ("crm", "true"), ("tasks", "true")));
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+        {
+            var settings = await db.OrgSettings.AsNoTracking().SingleAsync(s => s.OrgId == org.Id);
+            Assert.Equal((true, false, true, false, false), (settings.EnableCrmSharing, settings.EnableMeetingSharing, settings.EnableTaskSharing,
+                settings.EnableEmailSharing, settings.EnableCopilotSharing));
+        }
+        var sharing = await LastAuditAsync(org.Id, AuditEvents.SettingsChanged);
+        Assert.Equal((true, false), ((bool)sharing["before"]!["meetings"]!, (bool)sharing["after"]!["meetings"]!));
+
+        page = await GetAsync(browser);
+        var refused = await browser.PostAsync(SettingsModel.PagePath + "?handler=Proactive",
+            Form(page, "form[action*=Proactive]", ("stallDays", "0"), ("winLossChannel", "#wins")));
+        var shown = await AdminPages.HtmlAsync(refused);
+        Assert.Contains("from 1 to 90", shown.QuerySelector("#stall-problem")!.TextContent);
+        Assert.Contains("channel ID", shown.QuerySelector("#win-loss-problem")!.TextContent);
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=Proactive", Form(page, "form[action*=Proactive]", ("stallDays", "10"), ("winLossChannel", "C0WINS1234")));
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+        {
+            var settings = await db.OrgSettings.AsNoTracking().SingleAsync(s => s.OrgId == org.Id);
+            Assert.Equal((10, "C0WINS1234"), (settings.StallThresholdDays, settings.WinLossChannel));
+        }
+        var proactive = await LastAuditAsync(org.Id, AuditEvents.SettingsChanged);
+        Assert.Equal((7, 10), ((int)proactive["before"]!["stall_threshold_days"]!, (int)proactive["after"]!["stall_threshold_days"]!));
+    }
+
+    [Fact]
+    public async Task Versions_show_who_changed_what_and_restoring_an_earlier_one_adds_a_new_audited_revision()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Versioned " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner);
+        var browser = await AdminPages.SignedInAsync(fixture.App, org[0]);
+        var page = await GetAsync(browser);
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=Profile", Profile(page, "Initech", competitors: "Globex: faster onboarding"));
+        page = await GetAsync(browser);
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=Profile", Profile(page, "Initech", competitors: "Globex: faster onboarding\nUmbrella: half the price"));
+
+        var versions = await AdminPages.HtmlAsync(await browser.GetAsync(VersionsModel.PagePath));
+        var latest = versions.QuerySelector("article[data-revision='2']")!;
+        Assert.Equal(["+ Umbrella: half the price"], latest.QuerySelectorAll("[data-field=added]").Select(e => e.TextContent.Replace("added: ", "").Trim()));
+        Assert.Contains(org[0].Name, latest.TextContent);
+        Assert.Empty(latest.QuerySelectorAll("form"));   // the current one has nothing to restore
+
+        var restore = await browser.PostAsync(VersionsModel.PagePath + "?handler=Restore", AdminPages.FormOf(versions, "article[data-revision='1'] form"));
+        Assert.Equal(HttpStatusCode.Redirect, restore.StatusCode);
+        await using var db = fixture.App.Service<SystemDb>().Open("test");
+        var profile = await db.OrgProfiles.AsNoTracking().SingleAsync(p => p.OrgId == org.Id);
+        Assert.Equal(["Globex"], profile.Competitors.Select(c => c.Name));
+        Assert.Equal(3, await RevisionsAsync(org.Id));
+        var restored = await LastAuditAsync(org.Id, AuditEvents.ProfileRestored);
+        Assert.Equal(1, (int)restored["restored_from"]!);
+        versions = await AdminPages.HtmlAsync(await browser.GetAsync(VersionsModel.PagePath));
+        Assert.Contains("restoring version 1", versions.QuerySelector("article[data-revision='3']")!.TextContent);
+        Assert.Equal(["− Umbrella: half the price"],
+            versions.QuerySelector("article[data-revision='3']")!.QuerySelectorAll("[data-field=removed]").Select(e => e.TextContent.Replace("removed: ", "").Trim()));
+
+        // History is never rewritten, not even by a role that bypasses row-level security.
+        var rewrite = await Assert.ThrowsAsync<Npgsql.PostgresException>(() =>
+            TestDatabase.ExecuteAsync(fixture.Database.SuperuserConnectionString, $"UPDATE org_profile_revisions SET changed_by = NULL WHERE org_id = '{org.Id}'"));
+        Assert.Contains("append-only", rewrite.MessageText);
+    }
+
+    static async Task<IHtmlDocument> GetAsync(HttpClient browser) => await AdminPages.HtmlAsync(await browser.GetAsync(SettingsModel.PagePath));
+
+    static FormUrlEncodedContent Profile(IHtmlDocument page, string company, string competitors = "") => Form(page, "#profile-form",
+        ("Profile.CompanyName", company), ("Profile.Products", "Route Planner: plans delivery routes"), ("Profile.Competitors", competitors),
+        ("Profile.PainPoints", "late deliveries"), ("Profile.ValuePropositions", "on-time rate"), ("Profile.BrandVoice", "Plain and warm."));
+
+    static FormUrlEncodedContent Form(IHtmlDocument page, string form, params (string Name, string Value)[] fields) =>
+        new([new("__RequestVerificationToken", page.QuerySelector($"{form} input[name=__RequestVerificationToken]")!.GetAttribute("value")!),
+            .. fields.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))]);
+
+    async Task<int> RevisionsAsync(Guid orgId)
+    {
+        await using var db = fixture.App.Service<SystemDb>().Open("test");
+        return await db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM org_profile_revisions WHERE org_id = {orgId}").SingleAsync();
+    }
+
+    async Task<JsonNode> LastAuditAsync(Guid orgId, string type)
+    {
+        await using var db = fixture.App.Service<SystemDb>().Open("test");
+        var row = await db.SecurityAuditLog.AsNoTracking().Where(a => a.OrgId == orgId && a.EventType == type).OrderByDescending(a => a.OccurredAt).ThenByDescending(a => a.Id).FirstAsync();
+        return JsonNode.Parse(row.Details)!;
+    }
+}
