@@ -359,3 +359,9 @@ public sealed partial class SandboxModel(SlackSandbox sandbox, Use60Db db, IOpti
     [GeneratedRegex("\u0001([0-9]+)\u0002")]
     private static partial Regex Placeholder();
 }
+
+/// <summary>What the Block Kit partial renders: a block, its position, the sandbox message it is in (none: not pressable), and whose DM.</summary>
+public sealed record BlockKitView(JsonObject Block, int Index, long? MessageId, Guid? User)
+{
+    public const string Partial = "~/Slack/Pages/_BlockKitBlock.cshtml";
+}
