@@ -39,10 +39,25 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
 
     public async Task<JsonObject> ExecuteAsync(string action, JsonObject parameters, bool isSimulation, CancellationToken cancellationToken)
     {
-        var result = await RunAsync(action.Trim().ToLowerInvariant(), parameters, isSimulation, cancellationToken);
-        if ((string?)result["type"] is { } type && Cards.Contains(type)) session.Structured.Add(result);
-        return result;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var name = action.Trim().ToLowerInvariant();
+        // In the order the actions started: a sequence before its steps, though it finishes after them.
+        var position = session.Trace.Count;
+        try
+        {
+            var result = await RunAsync(name, parameters, isSimulation, cancellationToken);
+            if ((string?)result["type"] is { } type && Cards.Contains(type)) session.Structured.Add(result);
+            session.Trace.Insert(position, new ActionTrace(name, parameters.ToJsonString(Json), Elapsed(started), result.ToJsonString(Json), null));
+            return result;
+        }
+        catch (Exception e) when (e is ActionException or TemplateVariableException)
+        {
+            session.Trace.Insert(position, new ActionTrace(name, parameters.ToJsonString(Json), Elapsed(started), null, e.Message));
+            throw;
+        }
     }
+
+    static int Elapsed(long started) => (int)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
     async Task<JsonObject> RunAsync(string action, JsonObject parameters, bool isSimulation, CancellationToken cancellationToken)
     {

@@ -23,9 +23,11 @@ public static class CopilotFeature
         services.AddScoped<CopilotLimits>();
         services.AddScoped<LlmPlanner>();
         services.AddScoped<CopilotChat>();
+        services.AddSingleton<CopilotLab>();
         services.AddSingleton<Mailer>();
         services.AddSingleton(new AdminNavItem("Mail sandbox", "/admin/mail", 85));
         services.AddSingleton(new AdminNavItem("Copilot usage", "/admin/copilot-usage", 86));
+        services.AddSingleton(new AdminNavItem("Copilot Lab", Pages.LabModel.PagePath, 87));
         return services.AddSlackListeners(CopilotSlack.Register);
     }
 }

@@ -27,6 +27,9 @@ public sealed class CopilotSession(TimeProvider clock)
     public long? ProactiveDeliveryId { get; set; }
     public List<JsonObject> Structured { get; } = [];
 
+    /// <summary>Every action the turn ran (a sequence's steps included): what, with which parameters, how long, and what came back.</summary>
+    public List<ActionTrace> Trace { get; } = [];
+
     /// <summary>Every tool output of the turn, as JSON text: a reply may only state figures that appear in them.</summary>
     public List<string> ToolOutputs { get; } = [];
 
@@ -45,3 +48,5 @@ public sealed class CopilotSession(TimeProvider clock)
 
     public DateTimeOffset StartOfLocalDay(DateOnly date) => TimeZones.StartOfDay(date, Zone);
 }
+
+public sealed record ActionTrace(string Action, string Parameters, int DurationMs, string? Output, string? Error);
