@@ -99,6 +99,13 @@ public sealed class RlsFixture : IAsyncLifetime
             await db.Database.ExecuteSqlAsync(
                 $"INSERT INTO calendar_sync_tokens (org_id, user_id, calendar_id, sync_token, updated_at) VALUES ({user.OrgId}, {user.Id}, 'primary', 'token', {now})");
             await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO admin_totp (org_id, user_id, secret_encrypted, created_at) VALUES ({user.OrgId}, {user.Id}, {new byte[] { 1, 2 }}, {now})
+                """);
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO admin_recovery_codes (code_hash, org_id, user_id, created_at)
+                VALUES ({System.Security.Cryptography.SHA256.HashData(user.Id.ToByteArray().Reverse().ToArray())}, {user.OrgId}, {user.Id}, {now})
+                """);
+            await db.Database.ExecuteSqlAsync($"""
                 INSERT INTO calendar_oauth_states (state_hash, org_id, user_id, created_at, expires_at)
                 VALUES ({System.Security.Cryptography.SHA256.HashData(user.Id.ToByteArray())}, {user.OrgId}, {user.Id}, {now}, {now.AddMinutes(10)})
                 """);
@@ -114,6 +121,10 @@ public sealed class RlsFixture : IAsyncLifetime
             await db.SaveChangesAsync();
             await db.Database.ExecuteSqlAsync($"""
                 INSERT INTO org_profile_revisions (org_id, revision, profile, changed_by, changed_at) VALUES ({org.Id}, 1, {"{}"}::jsonb, {org[0].Id}, now())
+                """);
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO copilot_lab_cases (id, org_id, name, run_as, skill_key, expected_facts, created_by, created_at)
+                VALUES ({Guid.NewGuid()}, {org.Id}, 'case', {org[0].Id}, 'pipeline-review', {new[] { "fact" }}, {org[0].Id}, now())
                 """);
             await db.Database.ExecuteSqlAsync($"""
                 INSERT INTO skill_override_revisions (org_id, skill_key, revision, document, changed_by, changed_at)

@@ -36,6 +36,12 @@ public sealed class AdminSession : IOrgOwned, ICreatedAt
     public DateTimeOffset? RevokedAt { get; set; }
     public IPAddress? IpAddress { get; set; }
     public string? UserAgent { get; set; }
+
+    /// <summary>When this session's second factor was checked; null while it still needs one (if the user or org uses one).</summary>
+    public DateTimeOffset? SecondFactorAt { get; set; }
+
+    /// <summary>Wrong codes typed in this session; too many end it.</summary>
+    public int FailedCodes { get; set; }
 }
 
 sealed class AdminEntitiesConfiguration : IEntityTypeConfiguration<AdminLoginLink>, IEntityTypeConfiguration<AdminSession>

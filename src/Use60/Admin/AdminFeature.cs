@@ -31,6 +31,8 @@ public static class AdminFeature
             pages.RootDirectory = "/";
             // Secure by default: every page needs an owner or admin unless it says [AllowAnonymous].
             pages.Conventions.AuthorizeFolder("/", Policy);
+            // A session that still owes its second factor reaches only the pages that collect it.
+            pages.Conventions.ConfigureFilter(new SecondFactorFilter());
         });
         services.AddAntiforgery(o =>
         {
@@ -58,6 +60,7 @@ public static class AdminFeature
             .RequireAuthenticatedUser()
             .RequireRole(SnakeCase.ValueOf(UserRole.Owner), SnakeCase.ValueOf(UserRole.Admin)));
         services.AddSingleton<AdminLoginLinks>();
+        services.AddScoped<AdminSecondFactor>();
         services.AddSingleton(new AdminNavItem("Overview", "/admin", 0));
         services.AddSingleton<AdminNavigation>();
         services.AddCommand<AdminLinkCommand>();

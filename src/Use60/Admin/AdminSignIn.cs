@@ -108,16 +108,20 @@ public static class AdminClaims
     public const string OrgId = "use60:org";
     public const string SessionId = "use60:sid";
 
+    /// <summary>Present while the session still needs its second factor: Verify or Enroll.</summary>
+    public const string SecondFactor = "use60:2fa";
+
     /// <summary>Sessions end after this long without a request, on the server and in the cookie.</summary>
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromHours(12);
 
-    public static ClaimsPrincipal Create(AppUser user, AdminSession session) => new(new ClaimsIdentity(
+    public static ClaimsPrincipal Create(AppUser user, AdminSession session, SecondFactorNeed need = SecondFactorNeed.None) => new(new ClaimsIdentity(
     [
         new Claim(ClaimTypes.NameIdentifier, user.Id.ToString()),
         new Claim(OrgId, user.OrgId.ToString()),
         new Claim(SessionId, session.Id.ToString()),
         new Claim(ClaimTypes.Name, user.Name),
         new Claim(ClaimTypes.Role, SnakeCase.ValueOf(user.Role)),
+        .. need == SecondFactorNeed.None ? Array.Empty<Claim>() : [new Claim(SecondFactor, need.ToString())],
     ], Scheme, ClaimTypes.Name, ClaimTypes.Role));
 
     public static (Guid OrgId, Guid UserId, Guid SessionId)? Read(ClaimsPrincipal? principal) =>
@@ -150,6 +154,7 @@ sealed class AdminCookieEvents(IServiceScopeFactory scopes, TimeProvider clock) 
         }
         AppUser? user;
         AdminSession? session;
+        SecondFactorNeed need;
         await using (var scope = scopes.CreateAsyncScope())
         {
             scope.ServiceProvider.GetRequiredService<TenantContext>().Enter(orgId, userId);
@@ -168,12 +173,14 @@ sealed class AdminCookieEvents(IServiceScopeFactory scopes, TimeProvider clock) 
                 session.LastSeenAt = now;
                 await db.SaveChangesAsync(ct);
             }
+            need = await AdminSecondFactor.NeedAsync(db, session, ct);
         }
         context.HttpContext.RequestServices.GetRequiredService<TenantContext>().Enter(orgId, userId);
         if (context.Principal!.FindFirstValue(ClaimTypes.Role) != SnakeCase.ValueOf(user.Role) ||
-            context.Principal!.FindFirstValue(ClaimTypes.Name) != user.Name)
+            context.Principal!.FindFirstValue(ClaimTypes.Name) != user.Name ||
+            context.Principal!.FindFirstValue(AdminClaims.SecondFactor) != (need == SecondFactorNeed.None ? null : need.ToString()))
         {
-            context.ReplacePrincipal(AdminClaims.Create(user, session));
+            context.ReplacePrincipal(AdminClaims.Create(user, session, need));
             context.ShouldRenew = true;
         }
     }

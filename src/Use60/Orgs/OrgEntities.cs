@@ -61,6 +61,9 @@ public sealed class OrgSettings : IOrgOwned, IUpdatedAt
     /// <summary>A Slack channel id where deals moving to closed-won or closed-lost are announced; none: not announced.</summary>
     public string? WinLossChannel { get; set; }
 
+    /// <summary>Owners and admins must sign in to the admin site with a second factor (TOTP) as well as their link.</summary>
+    public bool RequireAdminSecondFactor { get; set; }
+
     public DateTimeOffset UpdatedAt { get; set; }
 }
 

@@ -38,6 +38,9 @@ public static class AuditEvents
     public const string AdminSignIn = "admin.sign_in";
     public const string AdminSignInFailed = "admin.sign_in_failed";
     public const string AdminSignOut = "admin.sign_out";
+    public const string SecondFactorEnrolled = "admin.second_factor_enrolled";
+    public const string SecondFactorPassed = "admin.second_factor_passed";
+    public const string SecondFactorFailed = "admin.second_factor_failed";
     public const string AdminAccessDenied = "admin.access_denied";
     public const string SlackRequestRejected = "slack.request_rejected";
     public const string SlackInstalled = "slack.installed";

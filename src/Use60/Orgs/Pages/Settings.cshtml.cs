@@ -18,8 +18,8 @@ namespace Use60.Orgs.Pages;
 /// defaults, and the state of each integration with what to do when one is missing. Every change is validated, saved and audited
 /// with the values before and after.
 /// </summary>
-public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, SecurityAudit audit, TimeProvider clock, IOptions<SlackOptions> slack,
-    IOptions<GoogleOptions> google, IOptions<LlmOptions> llm, IOptions<S3Options> s3) : PageModel
+public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, SecurityAudit audit, TimeProvider clock, AdminSecondFactor secondFactor,
+    IOptions<SlackOptions> slack, IOptions<GoogleOptions> google, IOptions<LlmOptions> llm, IOptions<S3Options> s3) : PageModel
 {
     public const string PagePath = "/admin/settings";
 
@@ -30,6 +30,8 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
     public string PersonaPreview { get; private set; } = "";
     public Dictionary<string, string> Problems { get; private set; } = [];
     public IReadOnlyList<Integration> Integrations { get; private set; } = [];
+    public bool IsOwner { get; private set; }
+    public bool SecondFactorEnrolled { get; private set; }
 
     [TempData]
     public string? Notice { get; set; }
@@ -96,6 +98,28 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         return await SaveSettingsAsync(orgId, me, "proactive", before, after, before.Equals(after), cancellationToken);
     }
 
+    /// <summary>Owners only: require a second factor of every owner and admin — once they use one themselves, so nobody is locked out by surprise.</summary>
+    public async Task<IActionResult> OnPostSecondFactorAsync([FromForm] bool require, CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        var role = await db.Users.AsNoTracking().Where(u => u.Id == me).Select(u => u.Role).SingleAsync(cancellationToken);
+        if (role != UserRole.Owner)
+        {
+            Notice = "Only owners decide whether the admin site needs a second factor.";
+            return RedirectToPage();
+        }
+        if (require && !await secondFactor.IsEnrolledAsync(me, cancellationToken))
+        {
+            Notice = "Set up your own two-step sign-in first, then require it of everyone.";
+            return RedirectToPage();
+        }
+        var settings = await db.OrgSettings.SingleAsync(cancellationToken);
+        var before = new { require_admin_second_factor = settings.RequireAdminSecondFactor };
+        settings.RequireAdminSecondFactor = require;
+        var after = new { require_admin_second_factor = require };
+        return await SaveSettingsAsync(orgId, me, "admin_sign_in", before, after, before.Equals(after), cancellationToken);
+    }
+
     async Task<IActionResult> SaveSettingsAsync(Guid orgId, Guid me, string section, object before, object after, bool unchanged, CancellationToken cancellationToken)
     {
         if (unchanged)
@@ -105,7 +129,12 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         }
         audit.Record(db, AuditEvents.SettingsChanged, AuditSeverity.Low, orgId, me, new { section, before, after }, HttpContext);
         await db.SaveChangesAsync(cancellationToken);
-        Notice = section == "sharing" ? "Sharing saved: it applies to every query from now on." : "Proactive defaults saved.";
+        Notice = section switch
+        {
+            "sharing" => "Sharing saved: it applies to every query from now on.",
+            "admin_sign_in" => "Saved: owners and admins now need their second factor at each sign-in.",
+            _ => "Proactive defaults saved.",
+        };
         return RedirectToPage();
     }
 
@@ -115,6 +144,8 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         Sharing = await db.OrgSettings.AsNoTracking().SingleAsync(cancellationToken);
         var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == me, cancellationToken);
         PersonaPreview = Persona.Compile(Profile.ToProfile(orgId), rep, clock.GetUtcNow());
+        IsOwner = rep.Role == UserRole.Owner;
+        SecondFactorEnrolled = await secondFactor.IsEnrolledAsync(me, cancellationToken);
         Integrations = [await SlackStateAsync(cancellationToken), await CalendarStateAsync(cancellationToken), LlmState(), StorageState()];
     }
 
