@@ -23,6 +23,11 @@ static class AdminPages
     public static FormUrlEncodedContent FormOf(IHtmlDocument page, string form) => new(page.QuerySelectorAll($"{form} input")
         .OfType<IHtmlInputElement>().ToDictionary(input => input.Name!, input => input.Value));
 
+    /// <summary>A form's antiforgery token with the given fields: what a person filling the form in sends.</summary>
+    public static FormUrlEncodedContent Filled(IHtmlDocument page, string form, params (string Name, string Value)[] fields) =>
+        new([new("__RequestVerificationToken", page.QuerySelector($"{form} input[name=__RequestVerificationToken]")!.GetAttribute("value")!),
+            .. fields.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))]);
+
     /// <summary>Follows the link like a person: opens it, then presses Continue (a form POST with its antiforgery token).</summary>
     public static async Task<HttpResponseMessage> SignInAsync(HttpClient browser, string linkPath)
     {

@@ -69,9 +69,9 @@ public sealed class SecondFactorTests(SecondFactorFixture fixture) : IClassFixtu
         Assert.Equal(setup.QuerySelector("[data-field=secret]")!.TextContent,
             (await AdminPages.HtmlAsync(await browser.GetAsync("/admin/2fa/setup"))).QuerySelector("[data-field=secret]")!.TextContent); // the same until confirmed
 
-        var wrong = await browser.PostAsync("/admin/2fa/setup", Form(setup, "main form", ("code", "000000")));
+        var wrong = await browser.PostAsync("/admin/2fa/setup", AdminPages.Filled(setup, "main form", ("code", "000000")));
         Assert.Equal(HttpStatusCode.BadRequest, wrong.StatusCode);
-        var enrolled = await AdminPages.HtmlAsync(await browser.PostAsync("/admin/2fa/setup", Form(setup, "main form", ("code", CodeNow(secret)))));
+        var enrolled = await AdminPages.HtmlAsync(await browser.PostAsync("/admin/2fa/setup", AdminPages.Filled(setup, "main form", ("code", CodeNow(secret)))));
         var recovery = enrolled.QuerySelectorAll("[data-field=recovery-codes] li").Select(li => li.TextContent.Trim()).ToList();
         Assert.Equal(AdminSecondFactor.RecoveryCodes, recovery.Count);
         Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/admin")).StatusCode);   // this session passed with its first code
@@ -86,24 +86,24 @@ public sealed class SecondFactorTests(SecondFactorFixture fixture) : IClassFixtu
         Assert.Equal("/admin/2fa", (await second.GetAsync("/admin")).Headers.Location?.OriginalString);
         Assert.Equal("/admin/2fa", (await second.GetAsync(SettingsModel.PagePath)).Headers.Location?.OriginalString);
         var codePage = await AdminPages.HtmlAsync(await second.GetAsync("/admin/2fa"));
-        Assert.Equal(HttpStatusCode.BadRequest, (await second.PostAsync("/admin/2fa", Form(codePage, "main form", ("code", CodeNow(secret))))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await second.PostAsync("/admin/2fa", AdminPages.Filled(codePage, "main form", ("code", CodeNow(secret))))).StatusCode);
         fixture.Clock.Advance(TimeSpan.FromSeconds(Totp.StepSeconds));
-        var passed = await second.PostAsync("/admin/2fa", Form(codePage, "main form", ("code", CodeNow(secret))));
+        var passed = await second.PostAsync("/admin/2fa", AdminPages.Filled(codePage, "main form", ("code", CodeNow(secret))));
         Assert.Equal("/admin", passed.Headers.Location?.OriginalString);
         Assert.Equal(HttpStatusCode.OK, (await second.GetAsync(SettingsModel.PagePath)).StatusCode);
 
         // A recovery code works once.
         var third = await AdminPages.SignedInAsync(fixture.App, owner);
         codePage = await AdminPages.HtmlAsync(await third.GetAsync("/admin/2fa"));
-        Assert.Equal("/admin", (await third.PostAsync("/admin/2fa", Form(codePage, "main form", ("code", recovery[0].ToUpperInvariant())))).Headers.Location?.OriginalString);
+        Assert.Equal("/admin", (await third.PostAsync("/admin/2fa", AdminPages.Filled(codePage, "main form", ("code", recovery[0].ToUpperInvariant())))).Headers.Location?.OriginalString);
         var fourth = await AdminPages.SignedInAsync(fixture.App, owner);
         codePage = await AdminPages.HtmlAsync(await fourth.GetAsync("/admin/2fa"));
-        Assert.Equal(HttpStatusCode.BadRequest, (await fourth.PostAsync("/admin/2fa", Form(codePage, "main form", ("code", recovery[0])))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await fourth.PostAsync("/admin/2fa", AdminPages.Filled(codePage, "main form", ("code", recovery[0])))).StatusCode);
 
         // Five wrong codes in all end the session.
         HttpResponseMessage last = null!;
         for (var i = 0; i < AdminSecondFactor.MaxWrongCodes - 1; i++)
-            last = await fourth.PostAsync("/admin/2fa", Form(codePage, "main form", ("code", "123456")));
+            last = await fourth.PostAsync("/admin/2fa", AdminPages.Filled(codePage, "main form", ("code", "123456")));
         Assert.Equal("/admin/signin?ended=codes", last.Headers.Location?.OriginalString);
         Assert.Equal(HttpStatusCode.Redirect, (await fourth.GetAsync("/admin")).StatusCode);
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
@@ -122,14 +122,14 @@ public sealed class SecondFactorTests(SecondFactorFixture fixture) : IClassFixtu
         var (owner, admin) = (org[0], org[1]);
         var browser = await AdminPages.SignedInAsync(fixture.App, owner);
         var settings = await AdminPages.HtmlAsync(await browser.GetAsync(SettingsModel.PagePath));
-        await browser.PostAsync(SettingsModel.PagePath + "?handler=SecondFactor", Form(settings, "form[action*=SecondFactor]", ("require", "true")));
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=SecondFactor", AdminPages.Filled(settings, "form[action*=SecondFactor]", ("require", "true")));
         Assert.Contains("Set up your own", (await AdminPages.HtmlAsync(await browser.GetAsync(SettingsModel.PagePath))).QuerySelector("[data-field=notice]")!.TextContent);
 
         var setup = await AdminPages.HtmlAsync(await browser.GetAsync("/admin/2fa/setup"));
         var secret = FromBase32(setup.QuerySelector("[data-field=secret]")!.TextContent);
-        await browser.PostAsync("/admin/2fa/setup", Form(setup, "main form", ("code", CodeNow(secret))));
+        await browser.PostAsync("/admin/2fa/setup", AdminPages.Filled(setup, "main form", ("code", CodeNow(secret))));
         settings = await AdminPages.HtmlAsync(await browser.GetAsync(SettingsModel.PagePath));
-        await browser.PostAsync(SettingsModel.PagePath + "?handler=SecondFactor", Form(settings, "form[action*=SecondFactor]", ("require", "true")));
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=SecondFactor", AdminPages.Filled(settings, "form[action*=SecondFactor]", ("require", "true")));
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             Assert.True(await db.OrgSettings.Where(s => s.OrgId == org.Id).Select(s => s.RequireAdminSecondFactor).SingleAsync());
 
@@ -138,15 +138,12 @@ public sealed class SecondFactorTests(SecondFactorFixture fixture) : IClassFixtu
         var adminSetup = await AdminPages.HtmlAsync(await asAdmin.GetAsync("/admin/2fa/setup"));
         Assert.NotNull(adminSetup.QuerySelector("[data-field=required]"));
         var adminSecret = FromBase32(adminSetup.QuerySelector("[data-field=secret]")!.TextContent);
-        await asAdmin.PostAsync("/admin/2fa/setup", Form(adminSetup, "main form", ("code", CodeNow(adminSecret))));
+        await asAdmin.PostAsync("/admin/2fa/setup", AdminPages.Filled(adminSetup, "main form", ("code", CodeNow(adminSecret))));
         Assert.Equal(HttpStatusCode.OK, (await asAdmin.GetAsync(TeamModel.PagePath)).StatusCode);
     }
 
     string CodeNow(byte[] secret) => Totp.Code(secret, Totp.StepAt(fixture.Clock.GetUtcNow()));
 
-    static FormUrlEncodedContent Form(IHtmlDocument page, string form, params (string Name, string Value)[] fields) =>
-        new([new("__RequestVerificationToken", page.QuerySelector($"{form} input[name=__RequestVerificationToken]")!.GetAttribute("value")!),
-            .. fields.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))]);
 
     /// <summary>The key as a person would type it into an authenticator app.</summary>
     static byte[] FromBase32(string text)

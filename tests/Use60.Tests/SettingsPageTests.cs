@@ -61,7 +61,7 @@ public sealed class SettingsPageTests(CopilotUsagePageFixture fixture) : IClassF
         var page = await GetAsync(browser);
         Assert.True(((IHtmlInputElement)page.QuerySelector("#share-copilot")!).IsDisabled);
 
-        await browser.PostAsync(SettingsModel.PagePath + "?handler=Sharing", Form(page, "form[action*=Sharing]", ("crm", "true"), ("tasks", "true")));
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=Sharing", AdminPages.Filled(page, "form[action*=Sharing]", ("crm", "true"), ("tasks", "true")));
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
         {
             var settings = await db.OrgSettings.AsNoTracking().SingleAsync(s => s.OrgId == org.Id);
@@ -73,11 +73,11 @@ public sealed class SettingsPageTests(CopilotUsagePageFixture fixture) : IClassF
 
         page = await GetAsync(browser);
         var refused = await browser.PostAsync(SettingsModel.PagePath + "?handler=Proactive",
-            Form(page, "form[action*=Proactive]", ("stallDays", "0"), ("winLossChannel", "#wins")));
+            AdminPages.Filled(page, "form[action*=Proactive]", ("stallDays", "0"), ("winLossChannel", "#wins")));
         var shown = await AdminPages.HtmlAsync(refused);
         Assert.Contains("from 1 to 90", shown.QuerySelector("#stall-problem")!.TextContent);
         Assert.Contains("channel ID", shown.QuerySelector("#win-loss-problem")!.TextContent);
-        await browser.PostAsync(SettingsModel.PagePath + "?handler=Proactive", Form(page, "form[action*=Proactive]", ("stallDays", "10"), ("winLossChannel", "C0WINS1234")));
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=Proactive", AdminPages.Filled(page, "form[action*=Proactive]", ("stallDays", "10"), ("winLossChannel", "C0WINS1234")));
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
         {
             var settings = await db.OrgSettings.AsNoTracking().SingleAsync(s => s.OrgId == org.Id);
@@ -124,13 +124,10 @@ public sealed class SettingsPageTests(CopilotUsagePageFixture fixture) : IClassF
 
     static async Task<IHtmlDocument> GetAsync(HttpClient browser) => await AdminPages.HtmlAsync(await browser.GetAsync(SettingsModel.PagePath));
 
-    static FormUrlEncodedContent Profile(IHtmlDocument page, string company, string competitors = "") => Form(page, "#profile-form",
+    static FormUrlEncodedContent Profile(IHtmlDocument page, string company, string competitors = "") => AdminPages.Filled(page, "#profile-form",
         ("Profile.CompanyName", company), ("Profile.Products", "Route Planner: plans delivery routes"), ("Profile.Competitors", competitors),
         ("Profile.PainPoints", "late deliveries"), ("Profile.ValuePropositions", "on-time rate"), ("Profile.BrandVoice", "Plain and warm."));
 
-    static FormUrlEncodedContent Form(IHtmlDocument page, string form, params (string Name, string Value)[] fields) =>
-        new([new("__RequestVerificationToken", page.QuerySelector($"{form} input[name=__RequestVerificationToken]")!.GetAttribute("value")!),
-            .. fields.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))]);
 
     async Task<int> RevisionsAsync(Guid orgId)
     {
