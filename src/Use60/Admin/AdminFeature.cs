@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.EntityFrameworkCore;
@@ -42,7 +43,7 @@ public static class AdminFeature
             o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
         });
         services.AddScoped<AdminCookieEvents>();
-        services.AddAuthentication(AdminClaims.Scheme).AddCookie(AdminClaims.Scheme, cookie =>
+        services.AddAuthentication(AdminClaims.Scheme).AddSlackSignIn().AddCookie(AdminClaims.Scheme, cookie =>
         {
             cookie.Cookie.Name = "use60_admin";
             cookie.Cookie.HttpOnly = true;
@@ -90,7 +91,10 @@ public static class AdminFeature
 
     public static WebApplication MapAdmin(this WebApplication app)
     {
+        SlackSignIn.RemoveUnlessConfigured(app.Services);
         app.MapGet("/", () => Results.Redirect("/admin")).ExcludeFromDescription();
+        app.MapGet(SlackSignIn.StartPath, async (IAuthenticationSchemeProvider schemes) => await schemes.GetSchemeAsync(SlackSignIn.Scheme) is null
+            ? Results.Redirect("/admin/signin") : SlackSignIn.Start()).ExcludeFromDescription();
         app.MapRazorPages();
         return app;
     }

@@ -73,20 +73,28 @@ public sealed class AdminLoginLinks(SystemDb system, SecurityAudit audit, TimePr
             return (state, holder, null);
         }
 
+        var session = await OpenSessionAsync(db, holder.User, "link", link.CreatedVia, http, cancellationToken);
+        return (LinkState.Valid, holder, session);
+    }
+
+    /// <summary>A new admin session for <paramref name="user"/>, however they proved who they are (a link, Slack), audited.</summary>
+    public async Task<AdminSession> OpenSessionAsync(Use60Db db, AppUser user, string method, string? via, HttpContext http, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
         var session = new AdminSession
         {
-            OrgId = link.OrgId,
-            UserId = link.UserId,
+            OrgId = user.OrgId,
+            UserId = user.Id,
             CreatedAt = now,
             LastSeenAt = now,
             IpAddress = http.Connection.RemoteIpAddress,
             UserAgent = HttpContextExtensions.UserAgentOf(http),
         };
         db.AdminSessions.Add(session);
-        audit.Record(db, AuditEvents.AdminSignIn, AuditSeverity.Info, link.OrgId, link.UserId,
-            new { method = "link", via = link.CreatedVia, session = session.Id, role = SnakeCase.ValueOf(holder.User.Role) }, http);
+        audit.Record(db, AuditEvents.AdminSignIn, AuditSeverity.Info, user.OrgId, user.Id,
+            new { method, via, session = session.Id, role = SnakeCase.ValueOf(user.Role) }, http);
         await db.SaveChangesAsync(cancellationToken);
-        return (LinkState.Valid, holder, session);
+        return session;
     }
 
     LinkState StateOf(AdminLoginLink link, DateTimeOffset? at = null) =>
