@@ -38,7 +38,11 @@ public sealed class SlackManifestTests(SlackAppFixture fixture) : IClassFixture<
     public void The_manifest_asks_for_exactly_the_scopes_the_code_uses_and_points_at_the_apps_endpoints()
     {
         Assert.Equal(SlackScopes.Bot.Order(StringComparer.Ordinal), Items(At("oauth_config", "scopes", "bot")).Cast<string>().Order(StringComparer.Ordinal));
-        Assert.EndsWith("/slack/oauth/callback", (string)Items(At("oauth_config", "redirect_urls")).Single());
+        Assert.Equal(SlackScopes.SignIn.Order(StringComparer.Ordinal), Items(At("oauth_config", "scopes", "user")).Cast<string>().Order(StringComparer.Ordinal));
+        var redirects = Items(At("oauth_config", "redirect_urls")).Cast<string>().ToList();
+        Assert.Equal(2, redirects.Count);
+        Assert.Contains(redirects, r => r.EndsWith("/slack/oauth/callback"));
+        Assert.Contains(redirects, r => r.EndsWith(Admin.SlackSignIn.CallbackPath));
         Assert.Equal("true", At("settings", "interactivity", "is_enabled"));
         Assert.EndsWith("/slack/interactions", (string)At("settings", "interactivity", "request_url"));
         Assert.Equal(Listeners.HasOptions, ((Dictionary<object, object>)At("settings", "interactivity")).ContainsKey("message_menu_options_url"));

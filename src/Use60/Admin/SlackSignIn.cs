@@ -40,7 +40,7 @@ public static class SlackSignIn
             options.CallbackPath = CallbackPath;
             options.SignInScheme = AdminClaims.Scheme;
             options.Scope.Clear();
-            foreach (var scope in new[] { "openid", "email", "profile" }) options.Scope.Add(scope);
+            foreach (var scope in SlackScopes.SignIn) options.Scope.Add(scope);
             options.CorrelationCookie.Path = "/admin";
             options.CorrelationCookie.SameSite = SameSiteMode.Lax;
             // Like the admin cookie: Secure over HTTPS, and still usable on a local http:// install.

@@ -12,6 +12,9 @@ namespace Use60.Slack;
 /// <summary>The bot scopes the code needs, and nothing more; the install link and the app manifest both ask for exactly these.</summary>
 public static class SlackScopes
 {
+    /// <summary>User scopes of "Sign in with Slack" (OpenID Connect) on the admin site.</summary>
+    public static readonly IReadOnlyList<string> SignIn = ["openid", "email", "profile"];
+
     public static readonly IReadOnlyList<string> Bot =
     [
         "app_mentions:read",  // app_mention
