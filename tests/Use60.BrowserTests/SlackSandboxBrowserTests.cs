@@ -168,7 +168,7 @@ public sealed class SlackSandboxBrowserTests(AdminSiteBrowserFixture fixture) : 
     }
 
     [Fact]
-    public async Task The_copilot_asks_which_sarah_previews_the_email_and_after_confirm_it_is_in_the_mail_sandbox()
+    public async Task Prep_for_the_next_meeting_then_the_copilot_asks_which_sarah_previews_the_email_and_after_confirm_it_is_in_the_mail_sandbox()
     {
         var owner = fixture.Org[0];
         await TestData.AsAsync(fixture.App.Services, owner, async db =>
@@ -180,12 +180,23 @@ public sealed class SlackSandboxBrowserTests(AdminSiteBrowserFixture fixture) : 
             db.AddRange(
                 new Contact { OrgId = owner.OrgId, UserId = owner.Id, CompanyId = techCorp.Id, FirstName = "Sarah", LastName = "Chen", Title = "VP Operations", Email = "sarah.chen@techcorp.example" },
                 new Contact { OrgId = owner.OrgId, UserId = owner.Id, CompanyId = northwind.Id, FirstName = "Sarah", LastName = "Okafor", Title = "Head of Fulfilment", Email = "sarah@northwind.example" });
+            var start = DateTimeOffset.UtcNow.AddHours(1);
+            db.CalendarEvents.Add(new Calendar.CalendarEvent
+            {
+                OrgId = owner.OrgId, UserId = owner.Id, ExternalId = "browser-prep", Title = "TechCorp pricing review", StartTime = start, EndTime = start.AddMinutes(45),
+                Attendees = [new() { Email = owner.Email!, Self = true }, new() { Email = "sarah.chen@techcorp.example", Name = "Sarah Chen" }],
+            });
             await db.SaveChangesAsync();
         });
         await using var context = await fixture.NewContextAsync();
         var page = await SignInAsync(context, owner);
         var conversation = $"{SlackSandbox.PagePath}?user={owner.Id}";
         await page.GotoAsync(conversation);
+
+        await SendAsync(page, "prep me for my next meeting");
+        var brief = page.Locator("[data-from=bot]", new() { HasTextString = "TechCorp pricing review" });
+        await UntilAsync(page, conversation, async () => await brief.CountAsync() > 0, "the brief for the next meeting");
+        Assert.Contains("Sarah Chen", await brief.Last.InnerTextAsync());
 
         await SendAsync(page, "email Sarah about pricing");
         var question = page.Locator("[data-from=bot]", new() { HasTextString = "Which one do you mean" });
@@ -207,6 +218,7 @@ public sealed class SlackSandboxBrowserTests(AdminSiteBrowserFixture fixture) : 
         await SubmitAsync(page, page.GetByRole(AriaRole.Link, new() { Name = "Mail sandbox" }));
         Assert.EndsWith("/admin/mail", page.Url);
         Assert.Contains("sarah.chen@techcorp.example", await page.Locator("main").InnerTextAsync());
+        Assert.Equal(1, await page.Locator("main", new() { HasTextString = "sarah.chen@techcorp.example" }).Locator("text=sarah.chen@techcorp.example").CountAsync());
         Assert.Contains("Pricing", await page.Locator("main").InnerTextAsync());
     }
 
