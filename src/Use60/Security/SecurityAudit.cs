@@ -48,6 +48,20 @@ public static class AuditEvents
     public const string CalendarDisconnected = "calendar.disconnected";
     public const string CalendarAccessRevoked = "calendar.access_revoked";
     public const string JobRunRequested = "admin.job_run_requested";
+
+    /// <summary>The copilot read contact data for a rep: a search by name (resolve_entity, or a name in an action) or one contact's details.</summary>
+    public const string ContactsRead = "copilot.contacts_read";
+
+    /// <summary>
+    /// A copilot conversation left use60 as an export. Nothing exports conversations yet (the privacy tools will, and must record
+    /// this); the security monitor already watches for it.
+    /// </summary>
+    public const string ConversationExported = "copilot.conversation_exported";
+
+    public const string IncidentResolved = "security.incident_resolved";
+
+    /// <summary>Events of read kinds that touch personal data: what credential-harvesting detection counts.</summary>
+    public static readonly IReadOnlyList<string> SensitiveReads = [ContactsRead];
 }
 
 public sealed class SecurityAudit(TimeProvider clock)
@@ -70,6 +84,13 @@ public sealed class SecurityAudit(TimeProvider clock)
         db.SecurityAuditLog.Add(row);
         return row;
     }
+
+    /// <summary>
+    /// Records that the scope's rep read contact data (<see cref="AuditEvents.ContactsRead"/>): how many contacts, and through what,
+    /// never who. Written with the caller's SaveChangesAsync.
+    /// </summary>
+    public void RecordContactsRead(Use60Db db, string via, int contacts) =>
+        Record(db, AuditEvents.ContactsRead, AuditSeverity.Info, db.Tenant.OrgId, db.Tenant.UserId, new { via, contacts });
 }
 
 public static class HttpContextExtensions
