@@ -73,6 +73,7 @@ public static class ProactiveFeature
             Every<DealStallJob>(quartz, jobs, "deal-stalls", "0 0/15 * ? * *", "Deal-stall alerts after the org's quiet-days threshold");
             Every<Calendar.CalendarSyncJob>(quartz, jobs, "calendar-sync", "0 0/10 * ? * *", "Google Calendar incremental sync of every connected rep");
             Every<Recordings.StorageMetricsJob>(quartz, jobs, "storage-metrics", "0 0 0 * * ?", "Each org's storage and its cost for the day that ended (00:00 UTC)");
+            Every<Security.SecurityMonitorJob>(quartz, jobs, "security-monitor", "0 0/10 * ? * *", "Security monitor: bursts in the audit log become incidents; owners hear of critical ones");
             // Each run's start, end and error, for the admin site's Jobs page.
             quartz.AddJobListener<JobRunRecorder>([]);   // no matcher: every job
         });

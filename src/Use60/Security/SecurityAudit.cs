@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Admin;
 using Use60.Data;
 
 namespace Use60.Security;
@@ -109,5 +110,15 @@ sealed class SecurityAuditEventConfiguration : IEntityTypeConfiguration<Security
 
 public static class SecurityFeature
 {
-    public static IServiceCollection AddSecurity(this IServiceCollection services) => services.AddSingleton<SecurityAudit>();
+    /// <summary>The audit log, the security monitor (scheduled with the other jobs in ProactiveFeature) and the dashboard's pages.</summary>
+    public static IServiceCollection AddSecurity(this IServiceCollection services)
+    {
+        services.AddSingleton<SecurityAudit>();
+        services.AddScoped<SecurityMonitor>();
+        services.AddScoped<SecurityDashboard>();
+        services.AddScoped<AuditLogSearch>();
+        services.AddSingleton(new AdminNavItem("Security", Pages.SecurityModel.PagePath, 50));
+        services.AddSingleton(new AdminNavItem("Audit log", Pages.AuditLogModel.PagePath, 51));
+        return services;
+    }
 }
