@@ -19,7 +19,7 @@ builder.ListenOnLoopbackUnlessConfigured();
 builder.Services
     .AddHosting(builder.Configuration)          // public URL, error handling, time
     .AddData(builder.Configuration)             // DbContext, tenant context, migrations, system path
-    .AddSecurity()                              // audit log
+    .AddSecurity()                              // audit log, security monitor, security dashboard
     .AddOrgs()                                  // each rep's own settings (/sixty settings)
     .AddCrm(builder.Configuration)              // the sales data
     .AddSlack(builder.Configuration)            // inbox, outbox, Web API client, listeners, sandbox, Socket Mode

@@ -19,9 +19,13 @@ static class AdminPages
 
     public static async Task<IHtmlDocument> HtmlAsync(HttpResponseMessage response) => Parse(await response.Content.ReadAsStringAsync());
 
-    /// <summary>What submitting a form sends: its inputs, hidden antiforgery token included.</summary>
-    public static FormUrlEncodedContent FormOf(IHtmlDocument page, string form) => new(page.QuerySelectorAll($"{form} input")
-        .OfType<IHtmlInputElement>().ToDictionary(input => input.Name!, input => input.Value));
+    /// <summary>What submitting a form sends: its inputs, hidden antiforgery token included, with <paramref name="typed"/> typed into its fields.</summary>
+    public static FormUrlEncodedContent FormOf(IHtmlDocument page, string form, IReadOnlyDictionary<string, string>? typed = null)
+    {
+        var fields = page.QuerySelectorAll($"{form} input").OfType<IHtmlInputElement>().ToDictionary(input => input.Name!, input => input.Value);
+        foreach (var (name, value) in typed ?? new Dictionary<string, string>()) fields[name] = value;
+        return new FormUrlEncodedContent(fields);
+    }
 
     /// <summary>A form's antiforgery token with the given fields: what a person filling the form in sends.</summary>
     public static FormUrlEncodedContent Filled(IHtmlDocument page, string form, params (string Name, string Value)[] fields) =>

@@ -130,6 +130,17 @@ public sealed class RlsFixture : IAsyncLifetime
                 INSERT INTO skill_override_revisions (org_id, skill_key, revision, document, changed_by, changed_at)
                 VALUES ({org.Id}, 'house-style', 1, 'doc', {org[0].Id}, now())
                 """);
+            // A security incident (the monitor opens one in an owner's or admin's scope) and the owner's alert about it.
+            var now = DateTimeOffset.UtcNow;
+            var incident = new SecurityIncident
+            {
+                OrgId = org.Id, Kind = IncidentKind.CredentialHarvesting, Severity = AuditSeverity.Critical, SubjectUserId = org[1].Id, WindowStart = now,
+                WindowEnd = now.AddHours(1), Summary = "Seeded", DetectedAt = now,
+            };
+            db.SecurityIncidents.Add(incident);
+            await db.SaveChangesAsync();
+            await db.Database.ExecuteSqlAsync(
+                $"INSERT INTO security_incident_alerts (incident_id, org_id, user_id, alerted_at) VALUES ({incident.Id}, {org.Id}, {org[0].Id}, {now})");
         });
         // What only the system path writes: a workspace install and the sandbox's DM and modal.
         await using var system = App.Service<SystemDb>().Open("test seed");
@@ -374,6 +385,27 @@ public sealed class RowLevelSecurityTests(RlsFixture fixture) : IClassFixture<Rl
             audit.Record(db, "test.forged", AuditSeverity.Info, B.Id, null);
             await db.SaveChangesAsync();
         }));
+    }
+
+    [Fact]
+    public async Task Security_incidents_are_for_their_orgs_owners_and_admins_members_can_neither_read_open_nor_resolve_one()
+    {
+        var member = A[1];
+        Assert.Empty(await TestData.AsAsync(Services, member, db => db.SecurityIncidents.ToListAsync()));
+        Assert.Equal(0, await TestData.AsAsync(Services, member, db => db.Database.ExecuteSqlAsync(
+            $"UPDATE security_incidents SET status = 'resolved', resolved_at = now() WHERE org_id = {A.Id}")));
+        await Assert.ThrowsAsync<DbUpdateException>(() => TestData.AsAsync(Services, member, async db =>
+        {
+            db.SecurityIncidents.Add(new SecurityIncident
+            {
+                OrgId = A.Id, Kind = IncidentKind.CredentialHarvesting, Severity = AuditSeverity.Low, WindowStart = DateTimeOffset.UtcNow,
+                WindowEnd = DateTimeOffset.UtcNow.AddHours(1), Summary = "Forged", DetectedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
+        }));
+        var ownerView = await TestData.AsAsync(Services, A[0], db => db.SecurityIncidents.Select(i => i.OrgId).ToListAsync());
+        Assert.NotEmpty(ownerView);
+        Assert.All(ownerView, org => Assert.Equal(A.Id, org));
     }
 
     [Fact]

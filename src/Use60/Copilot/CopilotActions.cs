@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Use60.Crm;
 using Use60.Data;
+using Use60.Security;
 using Use60.Slack;
 
 namespace Use60.Copilot;
@@ -17,7 +18,7 @@ public sealed class ActionException(string message) : Exception(message);
 /// has just confirmed — the rule lives here, not in a prompt.
 /// </summary>
 public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQueries crm, EntityResolver resolver, SkillCatalog skills,
-    PendingActions pending, Mailer mailer, SlackOutbox outbox, ILogger<CopilotActions> logger)
+    PendingActions pending, Mailer mailer, SlackOutbox outbox, SecurityAudit audit, ILogger<CopilotActions> logger)
 {
     public static readonly IReadOnlySet<string> External = new HashSet<string>
         { "send_email", "post_slack_message", "create_task", "update_deal_stage", "log_activity" };
@@ -149,6 +150,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         var person = await crm.PersonAsync(id, cancellationToken) ?? throw new ActionException("That contact is not one you can see.");
         var json = JsonSerializer.SerializeToNode(person, Json)!.AsObject();
         json["history"] = Node(await crm.ContactHistoryAsync(id, 5, cancellationToken));
+        audit.RecordContactsRead(db, "get_contact", 1);
         return json;
     }
 

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Use60.Crm;
 using Use60.Data;
+using Use60.Security;
 
 namespace Use60.Copilot;
 
@@ -9,9 +10,10 @@ public sealed record EntityCandidate(string Type, Guid Id, string Name, string? 
 
 /// <summary>
 /// People, companies and deals from a partial reference: a first name, a nickname ("Bob" for Robert), a surname, a
-/// company. Candidates carry a confidence; more than one good candidate means the copilot must ask which.
+/// company. Candidates carry a confidence; more than one good candidate means the copilot must ask which. A search that finds
+/// contacts is a sensitive read (audited): the copilot's tools run it, and their telemetry saves the audit row with the call.
 /// </summary>
-public sealed partial class EntityResolver(Use60Db db)
+public sealed partial class EntityResolver(Use60Db db, SecurityAudit audit)
 {
     /// <summary>A candidate this close to the best one is as good: asking beats guessing.</summary>
     public const double AmbiguityMargin = 0.1;
@@ -78,6 +80,7 @@ public sealed partial class EntityResolver(Use60Db db)
                     candidates.Add(new EntityCandidate("contact", c.Id, $"{c.FirstName} {c.LastName}".Trim(),
                         string.Join(", ", new[] { c.Title, c.Company }.Where(s => !string.IsNullOrEmpty(s))), score));
             }
+            if (candidates.Count > 0) audit.RecordContactsRead(db, "contact search", candidates.Count);
         }
         if (type is null or "company")
         {

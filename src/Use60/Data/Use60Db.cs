@@ -56,6 +56,7 @@ public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext ten
     public DbSet<CalendarConnection> CalendarConnections => Set<CalendarConnection>();
     public DbSet<Meeting> Meetings => Set<Meeting>();
     public DbSet<SecurityAuditEvent> SecurityAuditLog => Set<SecurityAuditEvent>();
+    public DbSet<SecurityIncident> SecurityIncidents => Set<SecurityIncident>();
     public DbSet<AdminLoginLink> AdminLoginLinks => Set<AdminLoginLink>();
     public DbSet<AdminSession> AdminSessions => Set<AdminSession>();
     public DbSet<UserPreferences> UserPreferences => Set<UserPreferences>();

@@ -73,6 +73,7 @@ public static class ProactiveFeature
             Every<DealStallJob>(quartz, jobs, "deal-stalls", "0 0/15 * ? * *", "Deal-stall alerts after the org's quiet-days threshold");
             Every<Calendar.CalendarSyncJob>(quartz, jobs, "calendar-sync", "0 0/10 * ? * *", "Google Calendar incremental sync of every connected rep");
             Every<Recordings.StorageMetricsJob>(quartz, jobs, "storage-metrics", "0 0 0 * * ?", "Each org's storage and its cost for the day that ended (00:00 UTC)");
+            Every<Security.SecurityMonitorJob>(quartz, jobs, "security-monitor", "0 0/10 * ? * *", "Security monitor: bursts in the audit log become incidents; owners hear of critical ones");
             // Each run's start, end and error, for the admin site's Jobs page.
             quartz.AddJobListener<JobRunRecorder>([]);   // no matcher: every job
         });
@@ -139,7 +140,18 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        // Work already started (a digest half-sent) finishes; its claims keep the next firing from repeating it.
-        if (scheduler is not null) await scheduler.Shutdown(waitForJobsToComplete: true, cancellationToken);
+        if (scheduler is null) return;
+        try
+        {
+            // Work already started (a digest half-sent) finishes; its claims keep the next firing from repeating it.
+            await scheduler.Shutdown(waitForJobsToComplete: true, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // Past the host's shutdown timeout: stop Quartz's own threads now, before the database connections they use are disposed
+            // (left running, they would retry against a disposed data source for as long as the process lives).
+            logger.LogWarning("Scheduled jobs did not finish within the shutdown timeout; stopping the scheduler without waiting for them");
+            await scheduler.Shutdown(waitForJobsToComplete: false, CancellationToken.None);
+        }
     }
 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Use60.Admin;
 using Use60.Data;
 
 namespace Use60.Security;
@@ -54,6 +55,20 @@ public static class AuditEvents
     public const string RoleChanged = "admin.role_changed";
     public const string SettingsChanged = "admin.settings_changed";
     public const string ProfileRestored = "admin.profile_restored";
+
+    /// <summary>The copilot read contact data for a rep: a search by name (resolve_entity, or a name in an action) or one contact's details.</summary>
+    public const string ContactsRead = "copilot.contacts_read";
+
+    /// <summary>
+    /// A copilot conversation left use60 as an export. Nothing exports conversations yet (the privacy tools will, and must record
+    /// this); the security monitor already watches for it.
+    /// </summary>
+    public const string ConversationExported = "copilot.conversation_exported";
+
+    public const string IncidentResolved = "security.incident_resolved";
+
+    /// <summary>Events of read kinds that touch personal data: what credential-harvesting detection counts.</summary>
+    public static readonly IReadOnlyList<string> SensitiveReads = [ContactsRead];
 }
 
 public sealed class SecurityAudit(TimeProvider clock)
@@ -76,6 +91,13 @@ public sealed class SecurityAudit(TimeProvider clock)
         db.SecurityAuditLog.Add(row);
         return row;
     }
+
+    /// <summary>
+    /// Records that the scope's rep read contact data (<see cref="AuditEvents.ContactsRead"/>): how many contacts, and through what,
+    /// never who. Written with the caller's SaveChangesAsync.
+    /// </summary>
+    public void RecordContactsRead(Use60Db db, string via, int contacts) =>
+        Record(db, AuditEvents.ContactsRead, AuditSeverity.Info, db.Tenant.OrgId, db.Tenant.UserId, new { via, contacts });
 }
 
 public static class HttpContextExtensions
@@ -94,5 +116,15 @@ sealed class SecurityAuditEventConfiguration : IEntityTypeConfiguration<Security
 
 public static class SecurityFeature
 {
-    public static IServiceCollection AddSecurity(this IServiceCollection services) => services.AddSingleton<SecurityAudit>();
+    /// <summary>The audit log, the security monitor (scheduled with the other jobs in ProactiveFeature) and the dashboard's pages.</summary>
+    public static IServiceCollection AddSecurity(this IServiceCollection services)
+    {
+        services.AddSingleton<SecurityAudit>();
+        services.AddScoped<SecurityMonitor>();
+        services.AddScoped<SecurityDashboard>();
+        services.AddScoped<AuditLogSearch>();
+        services.AddSingleton(new AdminNavItem("Security", Pages.SecurityModel.PagePath, 50));
+        services.AddSingleton(new AdminNavItem("Audit log", Pages.AuditLogModel.PagePath, 51));
+        return services;
+    }
 }
