@@ -131,6 +131,12 @@ public static class Engagement
 public static class ProactiveRuns
 {
     /// <summary>
+    /// Reps whose messages are built at once: while one waits for the database, another is being built, so a run keeps this process
+    /// and PostgreSQL busy together; few enough to leave the connection pool to everything else.
+    /// </summary>
+    public const int AtOnce = 4;
+
+    /// <summary>
     /// Sends each due message on its own: one rep's failure (bad data, a database hiccup) must not cost everyone else theirs,
     /// and an unclaimed message is simply due again on the next run. Returns how many were sent.
     /// </summary>
@@ -143,17 +149,17 @@ public static class ProactiveRuns
         ILogger logger, CancellationToken cancellationToken)
     {
         var sent = 0;
-        foreach (var item in due)
+        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = AtOnce, CancellationToken = cancellationToken }, async (item, token) =>
         {
             try
             {
-                sent += await send(item, cancellationToken);
+                Interlocked.Add(ref sent, await send(item, token));
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 logger.LogError(e, "The {Workflow} for {Who} failed; it is retried on the next run", workflow, who(item));
             }
-        }
+        });
         if (sent > 0) logger.LogInformation("Sent {Count} {Workflow} message(s)", sent, workflow);
         return sent;
     }
