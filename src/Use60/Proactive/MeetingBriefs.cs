@@ -78,11 +78,19 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
         var queued = new List<DbResult<bool>>();
         foreach (var due in briefs)
         {
-            var brief = await BriefAsync(services, rep.Value, due.EventId, cancellationToken);
-            if (brief["outputs"]?["meeting"] is not JsonObject meeting) continue;
-            var message = Summary(meeting, brief["outputs"]?["deal"] as JsonObject, due.EventId, clock.GetUtcNow());
-            queued.Add(deliveries.Queue(writes, Workflow.MeetingBrief, due.BriefKey,
-                OutboxDraft.Dm(orgId, userId, message, "meeting brief " + due.BriefKey)));
+            try
+            {
+                var brief = await BriefAsync(services, rep.Value, due.EventId, cancellationToken);
+                if (brief["outputs"]?["meeting"] is not JsonObject meeting) continue;
+                var message = Summary(meeting, brief["outputs"]?["deal"] as JsonObject, due.EventId, clock.GetUtcNow());
+                queued.Add(deliveries.Queue(writes, Workflow.MeetingBrief, due.BriefKey,
+                    OutboxDraft.Dm(orgId, userId, message, "meeting brief " + due.BriefKey)));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The rep's other briefs still go (with this one's tool telemetry, fault included); this one is due again next run.
+                logger.LogError(e, "The meeting brief for event {EventId} failed; it is retried on the next run", due.EventId);
+            }
         }
         telemetry.WriteHeld(writes);
         await writes.RunAsync(cancellationToken);
