@@ -38,6 +38,26 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
     /// <summary>Results the Slack layer shows as cards, whichever planner asked for them.</summary>
     static readonly IReadOnlySet<string> Cards = new HashSet<string> { "meeting_list", "pipeline_summary", "task_list" };
 
+    /// <summary>How many of each attendee's last activities a meeting shows.</summary>
+    const int AttendeeHistory = 3;
+
+    DbResult<Orgs.OrgProfile?>? preloadedProfile;
+
+    /// <summary>
+    /// Reads ahead, with the rest of <paramref name="batch"/>, everything <c>seq-next-meeting-command-center</c> reads for these meetings
+    /// (the org's skills and profile, the meetings with their people and deals): a job briefing a rep on several meetings then runs the
+    /// sequence for each without another round trip.
+    /// </summary>
+    public void PreloadMeetingBriefs(DbBatch batch, Guid orgId, IReadOnlyCollection<Guid> meetingIds)
+    {
+        skills.Preload(batch, orgId);
+        preloadedProfile = batch.Add<Orgs.OrgProfile?>($"SELECT to_json(p) FROM org_profile p");
+        crm.Preload(batch, meetingIds, AttendeeHistory);
+    }
+
+    async Task<Orgs.OrgProfile?> ProfileAsync(CancellationToken cancellationToken) =>
+        preloadedProfile is { } preloaded ? preloaded.Value : await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken);
+
     public async Task<JsonObject> ExecuteAsync(string action, JsonObject parameters, bool isSimulation, CancellationToken cancellationToken)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -119,7 +139,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         // Who is coming, with what the rep did with each of them lately.
         foreach (var attendee in json["attendees"]!.AsArray().OfType<JsonObject>())
             if (Guid.TryParse((string?)attendee["contact_id"], out var contactId))
-                attendee["history"] = Node(await crm.ContactHistoryAsync(contactId, 3, cancellationToken));
+                attendee["history"] = Node(await crm.ContactHistoryAsync(contactId, AttendeeHistory, cancellationToken));
         return json;
     }
 
@@ -135,7 +155,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
     async Task<JsonObject> DealAsync(JsonObject parameters, CancellationToken cancellationToken)
     {
         var id = await ResolveIdAsync(parameters, "deal_id", "deal", "deal", cancellationToken);
-        var profile = await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken);
+        var profile = await ProfileAsync(cancellationToken);
         var detail = await crm.DealAsync(id, profile?.Competitors.Select(c => c.Name).ToList() ?? [], session.Today, session.Now, cancellationToken)
                      ?? throw new ActionException("That deal is not one you can see.");
         var json = Node(detail);
@@ -160,7 +180,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         var person = await WritableContactAsync(contactId, cancellationToken);
         var topic = Str(parameters, "topic")?.Trim();
         var first = person.Name.Split(' ')[0];
-        var profile = await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken);
+        var profile = await ProfileAsync(cancellationToken);
         var subject = Str(parameters, "subject") ?? (topic is { Length: > 0 } ? Capitalise(topic) : $"Following up from {profile?.CompanyName ?? "us"}");
         var body = Str(parameters, "body") ?? $"Hi {first},\n\n" +
             (topic is { Length: > 0 } ? $"I wanted to follow up with you about {topic}. " : "I wanted to follow up on our conversation. ") +
@@ -184,7 +204,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
     /// <summary>A skill's document with the org's variables (company, pains, voice) and the rep's name filled in.</summary>
     public async Task<string> CompileAsync(SkillDocument skill, CancellationToken cancellationToken)
     {
-        var profile = await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken);
+        var profile = await ProfileAsync(cancellationToken);
         var context = new JsonObject
         {
             ["org"] = new JsonObject

@@ -129,6 +129,26 @@ public sealed class ToolTelemetry(Use60Db db, CopilotSession session, TimeProvid
 {
     const int MaxSummary = 300;
 
+    List<ToolExecution>? held;
+
+    /// <summary>
+    /// From now on this scope's rows are held for <see cref="WriteHeld"/>: a job writes them in the same round trip as its deliveries
+    /// instead of one round trip per tool call.
+    /// </summary>
+    public void Hold() => held ??= [];
+
+    /// <summary>Adds the held rows to <paramref name="batch"/>.</summary>
+    public void WriteHeld(DbBatch batch)
+    {
+        if (held is not { Count: > 0 }) return;
+        batch.Execute($"""
+            INSERT INTO copilot_tool_executions (org_id, user_id, conversation_id, tool, arguments, duration_ms, outcome, error, created_at)
+            SELECT org_id, user_id, conversation_id, tool, arguments, duration_ms, outcome, error, created_at
+            FROM jsonb_populate_recordset(NULL::copilot_tool_executions, {JsonSerializer.Serialize(held, DbJson.Options)}::jsonb)
+            """);
+        held.Clear();
+    }
+
     public async Task OnFunctionInvocationAsync(FunctionInvocationContext context, Func<FunctionInvocationContext, Task> next)
     {
         var started = Stopwatch.GetTimestamp();
@@ -156,13 +176,18 @@ public sealed class ToolTelemetry(Use60Db db, CopilotSession session, TimeProvid
         finally
         {
             var elapsed = Stopwatch.GetElapsedTime(started);
-            db.ToolExecutions.Add(new ToolExecution
+            var row = new ToolExecution
             {
                 OrgId = session.OrgId, UserId = session.User.Id, ConversationId = session.ConversationId, Tool = context.Function.Name,
                 Arguments = Summary(context.Arguments), DurationMs = (int)elapsed.TotalMilliseconds, Outcome = outcome, Error = error,
                 CreatedAt = clock.GetUtcNow(),
-            });
-            await db.SaveChangesAsync(CancellationToken.None);
+            };
+            if (held is not null) held.Add(row);
+            else
+            {
+                db.ToolExecutions.Add(row);
+                await db.SaveChangesAsync(CancellationToken.None);
+            }
             logger.LogInformation("Tool {Tool} {Outcome} in {Elapsed} ms", context.Function.Name, outcome, (int)elapsed.TotalMilliseconds);
         }
     }

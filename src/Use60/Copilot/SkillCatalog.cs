@@ -31,10 +31,19 @@ public sealed class SkillCatalog(Use60Db db)
 
     public static IReadOnlyCollection<SkillDocument> BuiltInSkills => BuiltIns.Value.Values.ToList();
 
+    (Guid OrgId, DbResult<List<SkillOverride>> Overrides)? preloaded;
+
+    /// <summary>Reads the org's overrides with the rest of <paramref name="batch"/>; this scope's lookups for that org then use them.</summary>
+    public void Preload(DbBatch batch, Guid orgId) =>
+        preloaded = (orgId, batch.Add<List<SkillOverride>>($"SELECT coalesce(json_agg(s), '[]') FROM skill_overrides s WHERE s.org_id = {orgId}"));
+
     public async Task<IReadOnlyList<SkillDocument>> ListAsync(Guid orgId, CancellationToken cancellationToken)
     {
         var skills = new Dictionary<string, SkillDocument>(BuiltIns.Value);
-        foreach (var o in await db.SkillOverrides.AsNoTracking().Where(s => s.OrgId == orgId).ToListAsync(cancellationToken))
+        var overrides = preloaded is { } read && read.OrgId == orgId
+            ? read.Overrides.Value
+            : await db.SkillOverrides.AsNoTracking().Where(s => s.OrgId == orgId).ToListAsync(cancellationToken);
+        foreach (var o in overrides)
         {
             try
             {

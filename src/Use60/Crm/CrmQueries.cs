@@ -27,43 +27,57 @@ public sealed record DealDetail(DealLine Deal, PersonLine? PrimaryContact, IRead
 /// <summary>
 /// The questions the copilot and the proactive jobs ask of the sales data, in the caller's tenant scope: row-level
 /// security decides what a rep sees (their own rows, and colleagues' where the org shares them); "my" means owned by
-/// <c>me</c>.
+/// <c>me</c>. A question can go into a <see cref="DbBatch"/> with others (a job's whole read for one rep is one round trip)
+/// or be asked on its own; each is one set-based statement either way, so no answer costs a round trip per row.
 /// </summary>
 public sealed class CrmQueries(Use60Db db)
 {
-    public async Task<PipelineSummary> PipelineAsync(Guid me, DateOnly today, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var open = await WithCompaniesAsync(db.Deals.Where(d => d.UserId == me && d.Stage != DealStage.ClosedWon && d.Stage != DealStage.ClosedLost),
-            cancellationToken);
-        var lines = open.Select(d => Line(d.Deal, d.Company, now)).ToList();
-        var weekEnd = today.AddDays(7 - ((int)today.DayOfWeek + 6) % 7 - 1); // Sunday of this week
-        return new PipelineSummary(
-            lines.Count, lines.Sum(l => l.Amount), Math.Round(lines.Sum(l => l.Amount * l.Probability / 100m), 2),
-            lines.Select(l => l.Currency).FirstOrDefault() ?? "USD",
-            [.. lines.GroupBy(l => l.Stage).OrderBy(g => Enum.Parse<DealStage>(g.Key, true)).Select(g => new StageTotal(g.Key, g.Count(), g.Sum(l => l.Amount)))],
-            [.. lines.Where(l => l.CloseDate is { } close && close >= today && close <= weekEnd).OrderBy(l => l.CloseDate)],
-            [.. lines.Where(l => l.DaysSinceActivity >= DealStages.StallThreshold.Days).OrderByDescending(l => l.DaysSinceActivity)]);
-    }
+    public const int RecentActivities = 5;
+
+    DbResult<Dictionary<Guid, MeetingLine>>? preloadedMeetings;
+    DbResult<Dictionary<Guid, List<ActivityLine>>>? preloadedHistories;
+    int preloadedHistoryLength;
+    DbResult<Dictionary<Guid, DealData>>? preloadedDeals;
+
+    public Task<PipelineSummary> PipelineAsync(Guid me, DateOnly today, DateTimeOffset now, CancellationToken cancellationToken) =>
+        db.BatchAsync(batch => Pipeline(batch, me, today, now), cancellationToken);
+
+    public DbResult<PipelineSummary> Pipeline(DbBatch batch, Guid me, DateOnly today, DateTimeOffset now) =>
+        Deals(batch, $"d.user_id = {me} AND d.stage NOT IN ('closed_won', 'closed_lost')").Select(open =>
+        {
+            var lines = open.Select(d => Line(d.Deal, d.Company, now)).ToList();
+            var weekEnd = today.AddDays(7 - ((int)today.DayOfWeek + 6) % 7 - 1); // Sunday of this week
+            return new PipelineSummary(
+                lines.Count, lines.Sum(l => l.Amount), Math.Round(lines.Sum(l => l.Amount * l.Probability / 100m), 2),
+                lines.Select(l => l.Currency).FirstOrDefault() ?? "USD",
+                [.. lines.GroupBy(l => l.Stage).OrderBy(g => Enum.Parse<DealStage>(g.Key, true)).Select(g => new StageTotal(g.Key, g.Count(), g.Sum(l => l.Amount)))],
+                [.. lines.Where(l => l.CloseDate is { } close && close >= today && close <= weekEnd).OrderBy(l => l.CloseDate)],
+                [.. lines.Where(l => l.DaysSinceActivity >= DealStages.StallThreshold.Days).OrderByDescending(l => l.DaysSinceActivity)]);
+        });
 
     /// <summary>Real meetings (more than one attendee, not cancelled) of the rep's calendar starting in [from, to).</summary>
-    public async Task<IReadOnlyList<MeetingLine>> MeetingsAsync(Guid me, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
-    {
-        var events = await RealMeetings(me).Where(e => e.StartTime >= from && e.StartTime < to).OrderBy(e => e.StartTime).ToListAsync(cancellationToken);
-        return await WithPeopleAsync(events, cancellationToken);
-    }
+    public Task<IReadOnlyList<MeetingLine>> MeetingsAsync(Guid me, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+        db.BatchAsync(batch => Meetings(batch, me, from, to), cancellationToken);
+
+    public DbResult<IReadOnlyList<MeetingLine>> Meetings(DbBatch batch, Guid me, DateTimeOffset from, DateTimeOffset to) =>
+        MeetingLines(batch, $"{RealMeetingsOf(me)} AND e.start_time >= {from} AND e.start_time < {to}");
 
     public async Task<MeetingLine?> NextMeetingAsync(Guid me, DateTimeOffset now, CancellationToken cancellationToken) =>
-        await OneAsync(RealMeetings(me).Where(e => e.EndTime > now).OrderBy(e => e.StartTime), cancellationToken);
+        (await db.BatchAsync(batch => MeetingLines(batch, $"{RealMeetingsOf(me)} AND e.end_time > {now} ORDER BY e.start_time LIMIT 1"), cancellationToken))
+        .SingleOrDefault();
 
     public async Task<MeetingLine?> LastMeetingAsync(Guid me, DateTimeOffset now, CancellationToken cancellationToken) =>
-        await OneAsync(RealMeetings(me).Where(e => e.EndTime <= now).OrderByDescending(e => e.StartTime), cancellationToken);
+        (await db.BatchAsync(batch => MeetingLines(batch, $"{RealMeetingsOf(me)} AND e.end_time <= {now} ORDER BY e.start_time DESC LIMIT 1"), cancellationToken))
+        .SingleOrDefault();
 
     public async Task<MeetingLine?> MeetingAsync(Guid id, CancellationToken cancellationToken) =>
-        await OneAsync(db.CalendarEvents.AsNoTracking().Where(e => e.Id == id), cancellationToken);
+        preloadedMeetings?.Value.GetValueOrDefault(id)
+        ?? (await db.BatchAsync(batch => MeetingLines(batch, $"e.id = {id}"), cancellationToken)).SingleOrDefault();
 
     public async Task<IReadOnlyList<TaskLine>> OverdueTasksAsync(Guid me, DateOnly today, CancellationToken cancellationToken) =>
-        await TaskLines(db.Tasks.Where(t => t.UserId == me && t.Status == CrmTaskStatus.Open && t.DueDate < today), today)
-            .ToListAsync(cancellationToken);
+        [.. (await db.BatchAsync(batch => batch.Add<List<TaskRow>>($"""
+            SELECT coalesce(json_agg(t), '[]') FROM ({Tasks($"t.user_id = {me} AND t.status = 'open' AND t.due_date < {today}")}) t
+            """), cancellationToken)).Select(t => t.Line(today))];
 
     public async Task<IReadOnlyList<DealLine>> SearchDealsAsync(string? query, string? stage, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
@@ -74,80 +88,132 @@ public sealed class CrmQueries(Use60Db db)
             deals = deals.Where(d => EF.Functions.ILike(d.Name, pattern) || db.Companies.Any(c => c.Id == d.CompanyId && EF.Functions.ILike(c.Name, pattern)));
         }
         if (stage is not null && Enum.TryParse<DealStage>(stage.Replace("_", ""), true, out var wanted)) deals = deals.Where(d => d.Stage == wanted);
-        var found = await WithCompaniesAsync(deals.OrderByDescending(d => d.Amount).Take(limit), cancellationToken);
-        return [.. found.Select(d => Line(d.Deal, d.Company, now))];
+        var found = await deals.OrderByDescending(d => d.Amount).Take(limit).AsNoTracking().ToListAsync(cancellationToken);
+        var ids = found.Where(d => d.CompanyId is not null).Select(d => d.CompanyId!.Value).Distinct().ToList();
+        var companies = await db.Companies.AsNoTracking().Where(c => ids.Contains(c.Id)).ToDictionaryAsync(c => c.Id, c => c.Name, cancellationToken);
+        return [.. found.Select(d => Line(d, d.CompanyId is { } companyId ? companies.GetValueOrDefault(companyId) : null, now))];
     }
 
     public async Task<DealDetail?> DealAsync(Guid id, IReadOnlyList<string> competitors, DateOnly today, DateTimeOffset now,
         CancellationToken cancellationToken)
     {
-        if ((await WithCompaniesAsync(db.Deals.Where(d => d.Id == id), cancellationToken)) is not [var found]) return null;
+        var found = preloadedDeals?.Value.GetValueOrDefault(id) ?? (await db.BatchAsync(batch => DealDetails(batch, $"SELECT {id}"), cancellationToken)).SingleOrDefault();
+        if (found is null) return null;
         var deal = found.Deal;
-        var contact = deal.PrimaryContactId is { } contactId ? await PersonAsync(contactId, cancellationToken) : null;
-        var activities = await db.Activities.AsNoTracking().Where(a => a.DealId == id).OrderByDescending(a => a.OccurredAt).Take(5)
-            .Select(a => new ActivityLine(a.OccurredAt, a.Type.ToString().ToLowerInvariant(), a.Subject, deal.Name)).ToListAsync(cancellationToken);
-        var tasks = await TaskLines(db.Tasks.Where(t => t.DealId == id && t.Status == CrmTaskStatus.Open), today).ToListAsync(cancellationToken);
+        var activities = found.Activities.Select(a => new ActivityLine(a.At, a.Type, a.Subject, deal.Name)).ToList();
         // A competitor is "involved" when the deal's own words name it.
         var text = string.Join(' ', [deal.Name, deal.NextStep ?? "", .. activities.Select(a => a.Subject)]);
         var mentioned = competitors.Where(c => text.Contains(c, StringComparison.OrdinalIgnoreCase)).ToList();
-        return new DealDetail(Line(deal, found.Company, now), contact, activities, tasks, mentioned);
+        return new DealDetail(Line(deal, found.Company, now), found.Contact?.Line, activities, [.. found.Tasks.Select(t => t.Line(today))], mentioned);
     }
 
     public async Task<PersonLine?> PersonAsync(Guid contactId, CancellationToken cancellationToken) =>
-        await (from c in db.Contacts.AsNoTracking()
-               join co in db.Companies.AsNoTracking() on c.CompanyId equals co.Id into cos
-               from co in cos.DefaultIfEmpty()
-               where c.Id == contactId
-               select new PersonLine(c.Id, (c.FirstName + " " + c.LastName).Trim(), c.Email, c.Title, co == null ? null : co.Name, false))
-            .SingleOrDefaultAsync(cancellationToken);
+        (await db.BatchAsync(batch => batch.Add<PersonRow?>($"""
+            SELECT {Person} FROM contacts c LEFT JOIN companies co ON co.id = c.company_id WHERE c.id = {contactId}
+            """), cancellationToken))?.Line;
 
     /// <summary>What the rep did with a contact lately: their last activities on any deal.</summary>
-    public async Task<IReadOnlyList<ActivityLine>> ContactHistoryAsync(Guid contactId, int limit, CancellationToken cancellationToken) =>
-        await (from a in db.Activities.AsNoTracking()
-               join d in db.Deals.AsNoTracking() on a.DealId equals d.Id into ds
-               from d in ds.DefaultIfEmpty()
-               where a.ContactId == contactId
-               orderby a.OccurredAt descending
-               select new ActivityLine(a.OccurredAt, a.Type.ToString().ToLowerInvariant(), a.Subject, d == null ? null : d.Name))
-            .Take(limit).ToListAsync(cancellationToken);
-
-    async Task<List<(Deal Deal, Company? Company)>> WithCompaniesAsync(IQueryable<Deal> deals, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ActivityLine>> ContactHistoryAsync(Guid contactId, int limit, CancellationToken cancellationToken)
     {
-        var found = await deals.AsNoTracking().ToListAsync(cancellationToken);
-        var ids = found.Where(d => d.CompanyId is not null).Select(d => d.CompanyId!.Value).Distinct().ToList();
-        var companies = await db.Companies.AsNoTracking().Where(c => ids.Contains(c.Id)).ToDictionaryAsync(c => c.Id, cancellationToken);
-        return [.. found.Select(d => (d, d.CompanyId is { } companyId ? companies.GetValueOrDefault(companyId) : null))];
+        if (limit <= preloadedHistoryLength && preloadedHistories!.Value.TryGetValue(contactId, out var preloaded)) return [.. preloaded.Take(limit)];
+        return (await db.BatchAsync(batch => Histories(batch, $"SELECT {contactId}", limit), cancellationToken)).GetValueOrDefault(contactId) ?? [];
     }
 
-    static DealLine Line(Deal deal, Company? company, DateTimeOffset now) => new(deal.Id, deal.Name, company?.Name,
+    /// <summary>
+    /// Reads ahead, with the rest of <paramref name="batch"/>, what a meeting brief asks about these calendar events: each event with its
+    /// people, the last <paramref name="historyLength"/> activities of each attendee who is a contact, and each event's deal. This scope's
+    /// questions about them are then answered from what was read (a rep's briefs cost one round trip of reads, not one per question).
+    /// </summary>
+    public void Preload(DbBatch batch, IReadOnlyCollection<Guid> eventIds, int historyLength)
+    {
+        var ids = eventIds.ToArray();
+        preloadedMeetings = MeetingLines(batch, $"e.id = ANY({ids})").Select(lines => lines.ToDictionary(m => m.Id));
+        preloadedHistories = Histories(batch,
+            $"SELECT DISTINCT c.id FROM contacts c WHERE {IsAttendee($"SELECT * FROM calendar_events e WHERE e.id = ANY({ids})")}", historyLength);
+        preloadedHistoryLength = historyLength;
+        preloadedDeals = DealDetails(batch, $"SELECT e.deal_id FROM calendar_events e WHERE e.id = ANY({ids})").Select(deals => deals.ToDictionary(d => d.Deal.Id));
+    }
+
+    // The statements. Each gathers its rows as JSON, so any number of them share one round trip.
+
+    static readonly FormattableString Person =
+        $"json_build_object('id', c.id, 'first_name', c.first_name, 'last_name', c.last_name, 'email', c.email, 'title', c.title, 'company', co.name)";
+
+    static FormattableString RealMeetingsOf(Guid me) =>
+        $"e.user_id = {me} AND e.status <> 'cancelled' AND e.attendees_count >= {CalendarEvent.MinimumAttendeesForMeeting}";
+
+    /// <summary>Contact c is among the attendees of <paramref name="events"/>, by email.</summary>
+    static FormattableString IsAttendee(FormattableString events) =>
+        $"lower(c.email) IN (SELECT lower(a ->> 'email') FROM ({events}) e, jsonb_array_elements(e.attendees) a)";
+
+    static DbResult<List<DealRow>> Deals(DbBatch batch, FormattableString filter) => batch.Add<List<DealRow>>($"""
+        SELECT coalesce(json_agg(json_build_object('deal', d, 'company', co.name)), '[]')
+        FROM deals d LEFT JOIN companies co ON co.id = d.company_id
+        WHERE {filter}
+        """);
+
+    /// <summary>Calendar events (WHERE <paramref name="filter"/>), in order, with their attendees matched to CRM contacts by email so a brief can say who they are.</summary>
+    static DbResult<IReadOnlyList<MeetingLine>> MeetingLines(DbBatch batch, FormattableString filter) => batch.Add<MeetingRows>($"""
+        WITH e AS (SELECT * FROM calendar_events e WHERE {filter})
+        SELECT json_build_object(
+            'events', (SELECT coalesce(json_agg(e ORDER BY e.start_time), '[]') FROM e),
+            'people', (SELECT coalesce(json_agg({Person}), '[]') FROM contacts c LEFT JOIN companies co ON co.id = c.company_id
+                       WHERE {IsAttendee($"TABLE e")}))
+        """).Select(IReadOnlyList<MeetingLine> (found) =>
+        {
+            var byEmail = found.People.GroupBy(p => p.Email!.ToLowerInvariant()).ToDictionary(g => g.Key, g => g.First().Line);
+            return [.. found.Events.Select(e => new MeetingLine(e.Id, e.Title, e.StartTime, e.EndTime, e.ConferenceUrl, e.Location, e.DealId,
+                [.. e.Attendees.Select(a => byEmail.GetValueOrDefault(a.Email.ToLowerInvariant()) ?? new PersonLine(null, a.Name ?? a.Email, a.Email, null, null, a.Self))]))];
+        });
+
+    /// <summary>Each contact's last activities, newest first, keyed by contact (an empty list for one with none).</summary>
+    static DbResult<Dictionary<Guid, List<ActivityLine>>> Histories(DbBatch batch, FormattableString contactIds, int limit) =>
+        batch.Add<Dictionary<Guid, List<ActivityLine>>>($"""
+            SELECT coalesce(json_object_agg(k.id, (
+                SELECT coalesce(json_agg(h), '[]') FROM (
+                    SELECT a.occurred_at AS at, a.type, a.subject, d.name AS deal
+                    FROM activities a LEFT JOIN deals d ON d.id = a.deal_id
+                    WHERE a.contact_id = k.id ORDER BY a.occurred_at DESC LIMIT {limit}) h)), json_build_object())
+            FROM ({contactIds}) k (id)
+            """);
+
+    /// <summary>Deals with what a deal card shows: company, primary contact, recent activities, open tasks.</summary>
+    static DbResult<List<DealData>> DealDetails(DbBatch batch, FormattableString dealIds) => batch.Add<List<DealData>>($"""
+        SELECT coalesce(json_agg(json_build_object(
+            'deal', d, 'company', co.name,
+            'contact', (SELECT {Person} FROM contacts c LEFT JOIN companies co ON co.id = c.company_id WHERE c.id = d.primary_contact_id),
+            'activities', (SELECT coalesce(json_agg(a), '[]') FROM (
+                SELECT a.occurred_at AS at, a.type, a.subject FROM activities a WHERE a.deal_id = d.id
+                ORDER BY a.occurred_at DESC LIMIT {RecentActivities}) a),
+            'tasks', (SELECT coalesce(json_agg(t), '[]') FROM ({Tasks($"t.deal_id = d.id AND t.status = 'open'")}) t))), '[]')
+        FROM deals d LEFT JOIN companies co ON co.id = d.company_id
+        WHERE d.id IN ({dealIds})
+        """);
+
+    static FormattableString Tasks(FormattableString filter) => $"""
+        SELECT t.id, t.title, t.due_date, t.deal_id, td.name AS deal FROM tasks t LEFT JOIN deals td ON td.id = t.deal_id
+        WHERE {filter} ORDER BY t.due_date
+        """;
+
+    static DealLine Line(Deal deal, string? company, DateTimeOffset now) => new(deal.Id, deal.Name, company,
         SnakeCase.ValueOf(deal.Stage), deal.Amount, deal.Currency, deal.Probability, deal.CloseDate,
         deal.LastActivityAt is { } last ? Math.Max(0, (int)(now - last).TotalDays) : null, deal.NextStep);
 
-    IQueryable<CalendarEvent> RealMeetings(Guid me) => db.CalendarEvents.AsNoTracking()
-        .Where(e => e.UserId == me && e.Status != CalendarEventStatus.Cancelled && e.AttendeesCount >= CalendarEvent.MinimumAttendeesForMeeting);
+    sealed record DealRow(Deal Deal, string? Company);
 
-    async Task<MeetingLine?> OneAsync(IQueryable<CalendarEvent> events, CancellationToken cancellationToken) =>
-        await events.FirstOrDefaultAsync(cancellationToken) is { } found ? (await WithPeopleAsync([found], cancellationToken))[0] : null;
+    sealed record MeetingRows(List<CalendarEvent> Events, List<PersonRow> People);
 
-    /// <summary>Attendees matched to CRM contacts by email, so a brief can say who they are.</summary>
-    async Task<IReadOnlyList<MeetingLine>> WithPeopleAsync(IReadOnlyList<CalendarEvent> events, CancellationToken cancellationToken)
+    sealed record PersonRow(Guid Id, string FirstName, string LastName, string? Email, string? Title, string? Company)
     {
-        var emails = events.SelectMany(e => e.Attendees).Select(a => a.Email.ToLowerInvariant()).Distinct().ToList();
-        var contacts = await (from c in db.Contacts.AsNoTracking()
-                              join co in db.Companies.AsNoTracking() on c.CompanyId equals co.Id into cos
-                              from co in cos.DefaultIfEmpty()
-                              where c.Email != null && emails.Contains(c.Email.ToLower())
-                              select new PersonLine(c.Id, (c.FirstName + " " + c.LastName).Trim(), c.Email, c.Title, co == null ? null : co.Name, false))
-            .ToListAsync(cancellationToken);
-        var byEmail = contacts.GroupBy(c => c.Email!.ToLowerInvariant()).ToDictionary(g => g.Key, g => g.First());
-        return [.. events.Select(e => new MeetingLine(e.Id, e.Title, e.StartTime, e.EndTime, e.ConferenceUrl, e.Location, e.DealId,
-            [.. e.Attendees.Select(a => byEmail.GetValueOrDefault(a.Email.ToLowerInvariant()) ?? new PersonLine(null, a.Name ?? a.Email, a.Email, null, null, a.Self))]))];
+        public PersonLine Line => new(Id, $"{FirstName} {LastName}".Trim(), Email, Title, Company, false);
     }
 
-    IQueryable<TaskLine> TaskLines(IQueryable<CrmTask> tasks, DateOnly today) =>
-        from t in tasks.AsNoTracking()
-        join d in db.Deals.AsNoTracking() on t.DealId equals d.Id into ds
-        from d in ds.DefaultIfEmpty()
-        orderby t.DueDate
-        select new TaskLine(t.Id, t.Title, t.DueDate, today.DayNumber - t.DueDate.DayNumber, t.DealId, d == null ? null : d.Name);
+    sealed record DealData(Deal Deal, string? Company, PersonRow? Contact, List<DealActivity> Activities, List<TaskRow> Tasks);
+
+    sealed record DealActivity(DateTimeOffset At, string Type, string Subject);
+
+    sealed record TaskRow(Guid Id, string Title, DateOnly DueDate, Guid? DealId, string? Deal)
+    {
+        public TaskLine Line(DateOnly today) => new(Id, Title, DueDate, today.DayNumber - DueDate.DayNumber, DealId, Deal);
+    }
 }

@@ -60,6 +60,13 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
     static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder connection, string applicationName)
     {
         connection.ApplicationName ??= applicationName;
+        // The app sends the same statements again and again (each rep's share of a job): prepared on a connection after their
+        // second use, PostgreSQL stops planning them every time. "Max Auto Prepare" in the URL wins (0 turns this off).
+        if (!connection.Keys.Cast<string>().Contains("Max Auto Prepare"))
+        {
+            connection.MaxAutoPrepare = 64;
+            connection.AutoPrepareMinUsages = 2;
+        }
         return new NpgsqlDataSourceBuilder(connection.ConnectionString).Build();
     }
 

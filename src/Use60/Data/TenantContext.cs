@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Npgsql;
 
 namespace Use60.Data;
 
@@ -41,8 +42,6 @@ sealed class TenantSessionInterceptor : DbConnectionInterceptor
 {
     public static readonly TenantSessionInterceptor Instance = new();
 
-    const string Sql = "SELECT set_config('app.org_id', @org, false), set_config('app.user_id', @user, false), set_config('app.system', @system, false)";
-
     public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
     {
         using var command = CreateCommand(connection, eventData);
@@ -60,19 +59,30 @@ sealed class TenantSessionInterceptor : DbConnectionInterceptor
         var tenant = (eventData.Context as Use60Db)?.Tenant
                      ?? throw new InvalidOperationException("TenantSessionInterceptor is for Use60Db only.");
         var command = connection.CreateCommand();
-        command.CommandText = Sql;
-        Add(command, "org", tenant.OrgId?.ToString() ?? "");
-        Add(command, "user", tenant.UserId?.ToString() ?? "");
-        Add(command, "system", tenant.IsSystem ? "on" : "");
+        command.CommandText = TenantSession.Sql;
+        foreach (var value in TenantSession.Values(tenant))
+        {
+            var parameter = command.CreateParameter();
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
         return command;
     }
+}
 
-    static void Add(DbCommand command, string name, string value)
+/// <summary>The statement that puts a tenant on a session: run when EF opens a connection, or first in a <see cref="DbBatch"/> that opens one.</summary>
+static class TenantSession
+{
+    public const string Sql = "SELECT set_config('app.org_id', $1, false), set_config('app.user_id', $2, false), set_config('app.system', $3, false)";
+
+    public static string[] Values(TenantContext tenant) =>
+        [tenant.OrgId?.ToString() ?? "", tenant.UserId?.ToString() ?? "", tenant.IsSystem ? "on" : ""];
+
+    public static NpgsqlBatchCommand BatchCommand(TenantContext tenant)
     {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
+        var command = new NpgsqlBatchCommand(Sql);
+        foreach (var value in Values(tenant)) command.Parameters.Add(new NpgsqlParameter { Value = value });
+        return command;
     }
 }
 

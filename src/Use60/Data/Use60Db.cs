@@ -153,7 +153,10 @@ static class SnakeCase
     /// <summary>The text an enum value is stored as: its [EnumMember] value, else its name in snake_case.</summary>
     public static string ValueOf<TEnum>(TEnum value) where TEnum : struct, Enum => Names<TEnum>.ToText[value];
 
-    sealed class EnumConverter<TEnum>() : ValueConverter<TEnum, string>(v => ValueOf(v), s => Names<TEnum>.FromText[s])
+    /// <summary>The enum value stored as <paramref name="text"/>.</summary>
+    public static TEnum Parse<TEnum>(string text) where TEnum : struct, Enum => Names<TEnum>.FromText[text];
+
+    sealed class EnumConverter<TEnum>() : ValueConverter<TEnum, string>(v => ValueOf(v), s => Parse<TEnum>(s))
         where TEnum : struct, Enum;
 
     static class Names<TEnum> where TEnum : struct, Enum

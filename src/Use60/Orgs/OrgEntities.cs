@@ -44,6 +44,14 @@ public sealed class AppUser : IOrgOwned, ICreatedAt, IUpdatedAt
     public TimeZoneInfo Zone => TimeZones.Find(TimeZone);
 }
 
+public static class UserReads
+{
+    /// <summary>The user, read with the rest of <paramref name="batch"/> (one this scope cannot see is an error, as with EF's Single).</summary>
+    public static DbResult<AppUser> User(this DbBatch batch, Guid id) =>
+        batch.Add<AppUser?>($"SELECT to_json(u) FROM users u WHERE u.id = {id}")
+            .Select(user => user ?? throw new InvalidOperationException($"User {id} is not visible in this scope."));
+}
+
 /// <summary>Who sees whose data. Copilot conversations are private always: a CHECK constraint refuses turning that on.</summary>
 [Table("org_settings")]
 public sealed class OrgSettings : IOrgOwned, IUpdatedAt

@@ -6,6 +6,7 @@ using Quartz;
 using Use60.Copilot;
 using Use60.Crm;
 using Use60.Data;
+using Use60.Orgs;
 using Use60.Slack;
 
 namespace Use60.Proactive;
@@ -24,8 +25,10 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
 
     public sealed record DueBrief(Guid OrgId, Guid UserId, Guid EventId, string BriefKey);
 
+    /// <summary>Sends every brief that is due now and not yet sent, one rep's together; returns how many were sent.</summary>
     public async Task<int> RunAsync(CancellationToken cancellationToken) =>
-        await ProactiveRuns.SendEachAsync(await DueAsync(cancellationToken), SendAsync, "meeting brief", brief => $"event {brief.EventId}", logger, cancellationToken);
+        await ProactiveRuns.SendEachAsync((await DueAsync(cancellationToken)).GroupBy(brief => brief.UserId).Select(IReadOnlyList<DueBrief> (briefs) => [.. briefs]),
+            SendAllAsync, "meeting brief", briefs => $"user {briefs[0].UserId}", logger, cancellationToken);
 
     /// <summary>Real meetings starting within the next 2 hours whose owner wants briefs and has not had one for this start time.</summary>
     public async Task<IReadOnlyList<DueBrief>> DueAsync(CancellationToken cancellationToken)
@@ -51,18 +54,47 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
             """).ToListAsync(cancellationToken);
     }
 
-    public async Task<bool> SendAsync(DueBrief due, CancellationToken cancellationToken)
+    public async Task<bool> SendAsync(DueBrief due, CancellationToken cancellationToken) => await SendAllAsync([due], cancellationToken) == 1;
+
+    /// <summary>
+    /// One rep's due briefs, in their own tenant scope: one round trip reads everything the command-center sequence will ask for them,
+    /// the sequence runs for each, and one more round trip claims and queues them all, with the tool calls' telemetry.
+    /// </summary>
+    public async Task<int> SendAllAsync(IReadOnlyList<DueBrief> briefs, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateTenantScope(due.OrgId, due.UserId);
+        var (orgId, userId) = (briefs[0].OrgId, briefs[0].UserId);
+        await using var scope = scopes.CreateTenantScope(orgId, userId);
         var services = scope.ServiceProvider;
         var db = services.GetRequiredService<Use60Db>();
-        var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == due.UserId, cancellationToken);
-        var brief = await BriefAsync(services, rep, due.EventId, cancellationToken);
-        if (brief["outputs"]?["meeting"] is not JsonObject meeting) return false;
-        var message = Summary(meeting, brief["outputs"]?["deal"] as JsonObject, due.EventId, clock.GetUtcNow());
+        var reads = new DbBatch(db);
+        var rep = reads.User(userId);
+        services.GetRequiredService<CopilotActions>().PreloadMeetingBriefs(reads, orgId, [.. briefs.Select(b => b.EventId)]);
+        await reads.RunAsync(cancellationToken);
 
-        return await services.GetRequiredService<ProactiveDeliveries>().QueueAsync(db, Workflow.MeetingBrief, due.BriefKey,
-            OutboxDraft.Dm(due.OrgId, due.UserId, message, "meeting brief " + due.BriefKey), cancellationToken);
+        var telemetry = services.GetRequiredService<ToolTelemetry>();
+        telemetry.Hold();
+        var deliveries = services.GetRequiredService<ProactiveDeliveries>();
+        var writes = new DbBatch(db);
+        var queued = new List<DbResult<bool>>();
+        foreach (var due in briefs)
+        {
+            try
+            {
+                var brief = await BriefAsync(services, rep.Value, due.EventId, cancellationToken);
+                if (brief["outputs"]?["meeting"] is not JsonObject meeting) continue;
+                var message = Summary(meeting, brief["outputs"]?["deal"] as JsonObject, due.EventId, clock.GetUtcNow());
+                queued.Add(deliveries.Queue(writes, Workflow.MeetingBrief, due.BriefKey,
+                    OutboxDraft.Dm(orgId, userId, message, "meeting brief " + due.BriefKey)));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The rep's other briefs still go (with this one's tool telemetry, fault included); this one is due again next run.
+                logger.LogError(e, "The meeting brief for event {EventId} failed; it is retried on the next run", due.EventId);
+            }
+        }
+        telemetry.WriteHeld(writes);
+        await writes.RunAsync(cancellationToken);
+        return queued.Count(sent => sent.Value);
     }
 
     /// <summary>The full brief: the command-center sequence run for this event, through the copilot's tools.</summary>

@@ -60,59 +60,72 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
             """).ToListAsync(cancellationToken);
     }
 
-    /// <summary>In the rep's own tenant scope: claims today's digest and queues it, in one transaction.</summary>
+    /// <summary>
+    /// In the rep's own tenant scope: one round trip reads everything the digest needs, one more claims today's digest and queues it.
+    /// </summary>
     public async Task<bool> SendAsync(DueRep due, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateTenantScope(due.OrgId, due.UserId);
         var services = scope.ServiceProvider;
         var db = services.GetRequiredService<Use60Db>();
-        var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == due.UserId, cancellationToken);
         var deliveries = services.GetRequiredService<ProactiveDeliveries>();
-        if (due.LocalDate.DayOfWeek != DayOfWeek.Monday && await StartThrottleAsync(db, deliveries, rep, due.LocalDate, cancellationToken)) return true;
-        var zone = Orgs.TimeZones.Find(rep.TimeZone);
-        var now = clock.GetUtcNow();
         var crm = services.GetRequiredService<CrmQueries>();
-        var pipeline = await crm.PipelineAsync(rep.Id, due.LocalDate, now, cancellationToken);
-        var dayStart = Orgs.TimeZones.StartOfDay(due.LocalDate, zone);
-        var meetings = await crm.MeetingsAsync(rep.Id, dayStart, Orgs.TimeZones.StartOfDay(due.LocalDate.AddDays(1), zone), cancellationToken);
-        var snoozed = (await db.Database.SqlQuery<string>($"SELECT entity_key AS \"Value\" FROM proactive_snoozes WHERE user_id = {rep.Id} AND until > {now}")
-            .ToListAsync(cancellationToken)).ToHashSet();
-        var message = DigestMessage.Build(rep, due.LocalDate, zone, pipeline, meetings, snoozed);
+        var now = clock.GetUtcNow();
+
+        var reads = new DbBatch(db);
+        var rep = reads.User(due.UserId);
+        var throttle = due.LocalDate.DayOfWeek == DayOfWeek.Monday ? null : Throttle.Read(reads, due.UserId);
+        var pipeline = crm.Pipeline(reads, due.UserId, due.LocalDate, now);
+        // The rep's zone arrives in the same round trip: read the meetings of every zone's version of this date (UTC+14 starts it
+        // first, UTC-12 ends it last), then keep the rep's own day below.
+        var utcDate = Orgs.TimeZones.StartOfDay(due.LocalDate, TimeZoneInfo.Utc);
+        var meetings = crm.Meetings(reads, due.UserId, utcDate.AddHours(-14), utcDate.AddDays(1).AddHours(12));
+        var snoozes = reads.Add<List<string>>($"SELECT coalesce(json_agg(entity_key), '[]') FROM proactive_snoozes WHERE user_id = {due.UserId} AND until > {now}");
+        await reads.RunAsync(cancellationToken);
+
+        if (throttle?.Value.Starts == true) return await StartThrottleAsync(db, deliveries, rep.Value, due.LocalDate, cancellationToken);
+        var zone = Orgs.TimeZones.Find(rep.Value.TimeZone);
+        var (dayStart, dayEnd) = (Orgs.TimeZones.StartOfDay(due.LocalDate, zone), Orgs.TimeZones.StartOfDay(due.LocalDate.AddDays(1), zone));
+        var today = meetings.Value.Where(m => m.Start >= dayStart && m.Start < dayEnd).ToList();
+        var message = DigestMessage.Build(rep.Value, due.LocalDate, zone, pipeline.Value, today, snoozes.Value.ToHashSet());
 
         var key = due.LocalDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         return await deliveries.QueueAsync(db, Workflow.DailyDigest, key,
-            OutboxDraft.Dm(rep.OrgId, rep.Id, message, "pipeline digest " + key), cancellationToken);
+            OutboxDraft.Dm(due.OrgId, due.UserId, message, "pipeline digest " + key), cancellationToken);
     }
 
+    /// <summary>Whether the rep's digest is throttled already, and whether each of their last digests got a click.</summary>
+    sealed record Throttle(bool Throttled, List<bool> Recent)
+    {
+        /// <summary>After <see cref="IgnoredBeforeThrottle"/> digests in a row without a click, the digest becomes weekly.</summary>
+        public bool Starts => !Throttled && Recent.Count >= IgnoredBeforeThrottle && !Recent.Any(engaged => engaged);
 
-    /// <summary>
-    /// After <see cref="IgnoredBeforeThrottle"/> digests in a row without a click, the digest becomes weekly: the rep is told
-    /// once, with a button to restore it, instead of getting today's digest.
-    /// </summary>
+        public static DbResult<Throttle> Read(DbBatch batch, Guid userId) => batch.Add<Throttle>($"""
+            SELECT json_build_object(
+                'throttled', EXISTS (SELECT 1 FROM proactive_throttles WHERE user_id = {userId} AND workflow = 'daily_digest'),
+                'recent', (SELECT coalesce(json_agg(engaged), '[]') FROM (
+                    SELECT EXISTS (SELECT 1 FROM proactive_engagement e WHERE e.delivery_id = d.id) AS engaged
+                    FROM proactive_deliveries d
+                    WHERE d.user_id = {userId} AND d.workflow = 'daily_digest' AND d.entity_key NOT LIKE 'throttled:%'
+                    ORDER BY d.id DESC LIMIT {IgnoredBeforeThrottle}) recent))
+            """);
+    }
+
+    /// <summary>The digest becomes weekly: the rep is told once, with a button to restore it, instead of getting today's digest.</summary>
     async Task<bool> StartThrottleAsync(Use60Db db, ProactiveDeliveries deliveries, Orgs.AppUser rep, DateOnly today, CancellationToken cancellationToken)
     {
-        if (await db.Database.SqlQuery<int>($"SELECT 1 AS \"Value\" FROM proactive_throttles WHERE user_id = {rep.Id} AND workflow = 'daily_digest'")
-                .AnyAsync(cancellationToken))
-            return false;
-        var recent = await db.Database.SqlQuery<bool>($"""
-            SELECT EXISTS (SELECT 1 FROM proactive_engagement e WHERE e.delivery_id = d.id) AS "Value"
-            FROM proactive_deliveries d
-            WHERE d.user_id = {rep.Id} AND d.workflow = 'daily_digest' AND d.entity_key NOT LIKE 'throttled:%'
-            ORDER BY d.id DESC LIMIT {IgnoredBeforeThrottle}
-            """).ToListAsync(cancellationToken);
-        if (recent.Count < IgnoredBeforeThrottle || recent.Any(engaged => engaged)) return false;
-
-        var now = clock.GetUtcNow();
-        await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO proactive_throttles (org_id, user_id, workflow, since) VALUES ({rep.OrgId}, {rep.Id}, 'daily_digest', {now}) ON CONFLICT DO NOTHING
-            """, cancellationToken);
         var notice = new SlackMessage("Your daily pipeline summary is now weekly.", [
             new SectionBlock($"You haven't used your last {IgnoredBeforeThrottle} pipeline summaries, so I'll send it on Mondays only from now on. " +
                              "Want it every morning again?", Accessory: new ButtonElement("Restore daily summary", RestoreAction, "daily_digest", ButtonStyle.Primary))
                 { BlockId = "throttle" },
         ]);
         var key = "throttled:" + today.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-        await deliveries.QueueAsync(db, Workflow.DailyDigest, key, OutboxDraft.Dm(rep.OrgId, rep.Id, notice, "digest throttled " + key), cancellationToken);
+        var writes = new DbBatch(db);
+        writes.Execute($"""
+            INSERT INTO proactive_throttles (org_id, user_id, workflow, since) VALUES ({rep.OrgId}, {rep.Id}, 'daily_digest', {clock.GetUtcNow()}) ON CONFLICT DO NOTHING
+            """);
+        deliveries.Queue(writes, Workflow.DailyDigest, key, OutboxDraft.Dm(rep.OrgId, rep.Id, notice, "digest throttled " + key));
+        await writes.RunAsync(cancellationToken);
         logger.LogInformation("The daily digest of user {UserId} is now weekly after {Count} digests without a click", rep.Id, IgnoredBeforeThrottle);
         return true;
     }

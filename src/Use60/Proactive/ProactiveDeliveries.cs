@@ -1,6 +1,8 @@
 using System.ComponentModel.DataAnnotations.Schema;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Npgsql;
+using NpgsqlTypes;
 using Use60.Copilot;
 using Use60.Data;
 using Use60.Slack;
@@ -29,36 +31,47 @@ public sealed class ProactiveDelivery : IOrgOwned, ICreatedAt
 public sealed class ProactiveDeliveries(TimeProvider clock, SlackOutbox outbox)
 {
     /// <summary>
-    /// Claims the message and queues it in the outbox in one transaction of the rep's own scope: false (nothing queued) when it
-    /// was already claimed, by an earlier run or another replica.
+    /// Claims the message and queues it in the outbox, in one statement of the rep's own scope: false (nothing queued) when it was
+    /// already claimed, by an earlier run or another replica.
     /// </summary>
-    public async Task<bool> QueueAsync(Use60Db db, Workflow workflow, string key, OutboxDraft draft, CancellationToken cancellationToken)
+    public Task<bool> QueueAsync(Use60Db db, Workflow workflow, string key, OutboxDraft draft, CancellationToken cancellationToken) =>
+        db.BatchAsync(batch => Queue(batch, workflow, key, draft), cancellationToken);
+
+    /// <summary>
+    /// <see cref="QueueAsync"/> as a statement of <paramref name="batch"/> (a job queues all of a rep's messages in one round trip). The
+    /// claim and the outbox rows are one statement, so neither exists without the other; the claim points at the message's first
+    /// outbox row, which a click on the message (its channel and ts) leads back to. The dispatcher is woken once the batch has run.
+    /// </summary>
+    public DbResult<bool> Queue(DbBatch batch, Workflow workflow, string key, OutboxDraft draft)
     {
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        if (!await ClaimAsync(db, draft.OrgId, draft.UserId!.Value, workflow, key, cancellationToken)) return false;
-        var row = outbox.Add(db, draft);
-        await db.SaveChangesAsync(cancellationToken);
-        // The message's first outbox row: a click on the message (its channel and ts) leads back to this delivery.
-        var workflowText = SnakeCase.ValueOf(workflow);
-        await db.Database.ExecuteSqlAsync($"""
-            UPDATE proactive_deliveries SET outbox_id = {row.Id} WHERE user_id = {draft.UserId} AND workflow = {workflowText} AND entity_key = {key}
-            """, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        outbox.Notify();
-        return true;
+        var rows = outbox.Rows(draft);
+        var first = rows[0];
+        var queued = batch.Add<bool>($"""
+            WITH claim AS (
+                INSERT INTO proactive_deliveries (org_id, user_id, workflow, entity_key, created_at, outbox_id)
+                VALUES ({draft.OrgId}, {draft.UserId!.Value}, {SnakeCase.ValueOf(workflow)}, {key}, {clock.GetUtcNow()},
+                        nextval(pg_get_serial_sequence('slack_outbox', 'id')))
+                ON CONFLICT (user_id, workflow, entity_key) DO NOTHING
+                RETURNING outbox_id),
+            queued AS (
+                INSERT INTO slack_outbox (id, org_id, user_id, kind, channel, thread_ts, response_url, response_url_expires_at, update_of,
+                                          message, see_more, source, created_at, not_before)
+                OVERRIDING SYSTEM VALUE
+                SELECT CASE part.n WHEN 1 THEN claim.outbox_id ELSE nextval(pg_get_serial_sequence('slack_outbox', 'id')) END,
+                       {first.OrgId}, {first.UserId}::uuid, {SnakeCase.ValueOf(first.Kind)}, {first.Channel}::text, {first.ThreadTs}::text,
+                       {first.ResponseUrl}::text, {first.ResponseUrlExpiresAt}::timestamptz, {first.UpdateOf}::bigint,
+                       part.message, part.see_more, {first.Source}, {first.CreatedAt}, {first.NotBefore}
+                FROM claim, unnest({Jsonb(rows.Select(r => r.Message))}, {Jsonb(rows.Select(r => r.SeeMore))}) WITH ORDINALITY AS part (message, see_more, n))
+            SELECT to_json(EXISTS (SELECT FROM claim))
+            """);
+        batch.AfterRun(() =>
+        {
+            if (queued.Value) outbox.Notify();
+        });
+        return queued;
     }
 
-    /// <summary>Inserts the claim in the caller's transaction; false when it was already claimed (nothing to send).</summary>
-    async Task<bool> ClaimAsync(Use60Db db, Guid orgId, Guid userId, Workflow workflow, string key, CancellationToken cancellationToken)
-    {
-        var workflowText = SnakeCase.ValueOf(workflow);
-        var inserted = await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO proactive_deliveries (org_id, user_id, workflow, entity_key, created_at)
-            VALUES ({orgId}, {userId}, {workflowText}, {key}, {clock.GetUtcNow()})
-            ON CONFLICT (user_id, workflow, entity_key) DO NOTHING
-            """, cancellationToken);
-        return inserted == 1;
-    }
+    static NpgsqlParameter Jsonb(IEnumerable<string> values) => new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = values.ToArray() };
 }
 
 /// <summary>
@@ -118,24 +131,35 @@ public static class Engagement
 public static class ProactiveRuns
 {
     /// <summary>
+    /// Reps whose messages are built at once: while one waits for the database, another is being built, so a run keeps this process
+    /// and PostgreSQL busy together; few enough to leave the connection pool to everything else.
+    /// </summary>
+    public const int AtOnce = 4;
+
+    /// <summary>
     /// Sends each due message on its own: one rep's failure (bad data, a database hiccup) must not cost everyone else theirs,
     /// and an unclaimed message is simply due again on the next run. Returns how many were sent.
     /// </summary>
-    public static async Task<int> SendEachAsync<T>(IEnumerable<T> due, Func<T, CancellationToken, Task<bool>> send, string workflow, Func<T, object> who,
+    public static Task<int> SendEachAsync<T>(IEnumerable<T> due, Func<T, CancellationToken, Task<bool>> send, string workflow, Func<T, object> who,
+        ILogger logger, CancellationToken cancellationToken) =>
+        SendEachAsync(due, async (item, token) => await send(item, token) ? 1 : 0, workflow, who, logger, cancellationToken);
+
+    /// <summary>As above, for an item that is several messages (one rep's meeting briefs): <paramref name="send"/> says how many it sent.</summary>
+    public static async Task<int> SendEachAsync<T>(IEnumerable<T> due, Func<T, CancellationToken, Task<int>> send, string workflow, Func<T, object> who,
         ILogger logger, CancellationToken cancellationToken)
     {
         var sent = 0;
-        foreach (var item in due)
+        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = AtOnce, CancellationToken = cancellationToken }, async (item, token) =>
         {
             try
             {
-                if (await send(item, cancellationToken)) sent++;
+                Interlocked.Add(ref sent, await send(item, token));
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 logger.LogError(e, "The {Workflow} for {Who} failed; it is retried on the next run", workflow, who(item));
             }
-        }
+        });
         if (sent > 0) logger.LogInformation("Sent {Count} {Workflow} message(s)", sent, workflow);
         return sent;
     }

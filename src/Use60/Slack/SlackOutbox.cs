@@ -52,11 +52,19 @@ public sealed class SlackOutbox(TimeProvider clock)
     /// <summary>Adds the rows for <paramref name="draft"/> (several when the message is split to fit Slack's limits); the first row is returned.</summary>
     public OutboxMessage Add(Use60Db db, OutboxDraft draft)
     {
+        var rows = Rows(draft);
+        db.SlackOutbox.AddRange(rows);
+        return rows[0];
+    }
+
+    /// <summary>The rows for <paramref name="draft"/>, in order: one per part when the message is split to fit Slack's limits.</summary>
+    public IReadOnlyList<OutboxMessage> Rows(OutboxDraft draft)
+    {
         var parts = BlockKitLimits.Fit(draft.Message);
         // An edit replaces one message; it cannot grow into several.
         if (draft.Kind == OutboxKind.Update) parts = [parts[0]];
         var now = clock.GetUtcNow();
-        var rows = parts.Select(part =>
+        return [.. parts.Select(part =>
         {
             var json = part.ToJson();
             if (draft.Kind == OutboxKind.ResponseUrl && draft.ReplaceOriginal) json["replace_original"] = true;
@@ -77,9 +85,7 @@ public sealed class SlackOutbox(TimeProvider clock)
                 CreatedAt = now,
                 NotBefore = now,
             };
-        }).ToList();
-        db.SlackOutbox.AddRange(rows);
-        return rows[0];
+        })];
     }
 
     /// <summary>Adds, saves, and wakes the dispatcher.</summary>

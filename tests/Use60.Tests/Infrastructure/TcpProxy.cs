@@ -5,7 +5,7 @@ namespace Use60.Tests.Infrastructure;
 
 /// <summary>
 /// A TCP proxy on 127.0.0.1 in front of a real server, which a test can cut (open connections dropped, new ones
-/// refused) and restore on the same port: an outage without stopping the shared PostgreSQL.
+/// refused) and restore on the same port: an outage without stopping the shared PostgreSQL. It counts round trips.
 /// </summary>
 public sealed class TcpProxy : IAsyncDisposable
 {
@@ -13,8 +13,15 @@ public sealed class TcpProxy : IAsyncDisposable
     readonly List<TcpClient> open = [];
     TcpListener? listener;
     CancellationTokenSource running = new();
+    long roundTrips;
 
     public int Port { get; }
+
+    /// <summary>
+    /// Round trips so far, on every connection: each time a client sends after the server has answered (or first, on a new
+    /// connection) is one, however many bytes or statements it sends.
+    /// </summary>
+    public long RoundTrips => Interlocked.Read(ref roundTrips);
 
     public TcpProxy(int targetPort)
     {
@@ -61,15 +68,34 @@ public sealed class TcpProxy : IAsyncDisposable
                 outbound.Dispose();
                 continue;
             }
+            // Each write goes on at once, as it would without the proxy in between.
+            inbound.NoDelay = outbound.NoDelay = true;
             lock (open) open.AddRange([inbound, outbound]);
-            _ = PumpAsync(inbound, outbound, cancellationToken);
-            _ = PumpAsync(outbound, inbound, cancellationToken);
+            var conversation = new Conversation();
+            _ = PumpAsync(inbound, outbound, conversation, fromClient: true, cancellationToken);
+            _ = PumpAsync(outbound, inbound, conversation, fromClient: false, cancellationToken);
         }
     }
 
-    static async Task PumpAsync(TcpClient from, TcpClient to, CancellationToken cancellationToken)
+    /// <summary>Whether the server has spoken since the client last did: the client's next write starts a round trip.</summary>
+    sealed class Conversation
     {
-        try { await from.GetStream().CopyToAsync(to.GetStream(), cancellationToken); }
+        public int ServerAnswered = 1;
+    }
+
+    async Task PumpAsync(TcpClient from, TcpClient to, Conversation conversation, bool fromClient, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            int read;
+            while ((read = await from.GetStream().ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                if (!fromClient) Volatile.Write(ref conversation.ServerAnswered, 1);
+                else if (Interlocked.Exchange(ref conversation.ServerAnswered, 0) == 1) Interlocked.Increment(ref roundTrips);
+                await to.GetStream().WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            }
+        }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException) { }
         finally
         {
