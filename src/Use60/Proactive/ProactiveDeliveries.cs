@@ -149,7 +149,10 @@ public static class ProactiveRuns
         ILogger logger, CancellationToken cancellationToken)
     {
         var sent = 0;
-        await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = AtOnce, CancellationToken = cancellationToken }, async (item, token) =>
+        // On the thread pool, not on the caller's scheduler: a Quartz job runs on Quartz's own few threads, which stop taking work
+        // while the scheduler shuts down (and waits for this job).
+        var options = new ParallelOptions { MaxDegreeOfParallelism = AtOnce, CancellationToken = cancellationToken, TaskScheduler = TaskScheduler.Default };
+        await Parallel.ForEachAsync(due, options, async (item, token) =>
         {
             try
             {
