@@ -124,7 +124,9 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
                 await Task.Delay(RetryAfter, clock, stoppingToken);
             }
             scheduler = await factory.GetScheduler(stoppingToken);
-            await scheduler.Start(stoppingToken);
+            // Not cancelled half-way: a shutdown that arrives while Quartz writes its schedule waits for StopAsync, which shuts it down
+            // cleanly, instead of leaving rolled-back transactions and errors in the log.
+            await scheduler.Start(CancellationToken.None);
             logger.LogInformation("Scheduled jobs started as instance {Instance} of the clustered scheduler", scheduler.SchedulerInstanceId);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
