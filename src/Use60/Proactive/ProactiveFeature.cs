@@ -143,17 +143,9 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
     {
         await base.StopAsync(cancellationToken);
         if (scheduler is null) return;
-        try
-        {
-            // Work already started (a digest half-sent) finishes; its claims keep the next firing from repeating it.
-            await scheduler.Shutdown(waitForJobsToComplete: true, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            // Past the host's shutdown timeout: stop Quartz's own threads now, before the database connections they use are disposed
-            // (left running, they would retry against a disposed data source for as long as the process lives).
-            logger.LogWarning("Scheduled jobs did not finish within the shutdown timeout; stopping the scheduler without waiting for them");
-            await scheduler.Shutdown(waitForJobsToComplete: false, CancellationToken.None);
-        }
+        // Work already started (a digest half-sent) finishes, and Quartz's own threads stop, before the container disposes the
+        // database connections they use: a shutdown cut short by the host's timeout left them retrying against a disposed data
+        // source for as long as the process lived. Each job's work is bounded, so this wait is too.
+        await scheduler.Shutdown(waitForJobsToComplete: true, CancellationToken.None);
     }
 }
