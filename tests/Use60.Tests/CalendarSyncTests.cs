@@ -42,6 +42,7 @@ public sealed class CalendarFixture : IAsyncLifetime
 }
 
 /// <summary>Google Calendar: connect through OAuth from Slack, then incremental sync against a fake Google on 127.0.0.1.</summary>
+[Collection(SchedulerCollection.Name)]
 public sealed class CalendarSyncTests(CalendarFixture fixture) : IClassFixture<CalendarFixture>
 {
     FakeGoogle Google => fixture.Google;

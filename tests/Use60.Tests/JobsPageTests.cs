@@ -10,6 +10,7 @@ using Use60.Tests.Infrastructure;
 namespace Use60.Tests;
 
 /// <summary>The Jobs page on an app that runs the clustered scheduler: the schedule, Run now (audited), and each run's outcome and error.</summary>
+[Collection(SchedulerCollection.Name)]
 public sealed class JobsPageTests
 {
     [Fact]

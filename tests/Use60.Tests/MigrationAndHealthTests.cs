@@ -10,6 +10,7 @@ using Use60.Tests.Infrastructure;
 
 namespace Use60.Tests;
 
+[Collection(SchedulerCollection.Name)]
 public sealed class MigrationAndHealthTests
 {
     static readonly long AdvisoryLockKey = 0x75_73_65_36_30_6d_69_67;

@@ -37,6 +37,7 @@ public sealed class DigestFixture : IAsyncLifetime
     }
 }
 
+[Collection(SchedulerCollection.Name)]
 public sealed class PipelineDigestTests(DigestFixture fixture) : IClassFixture<DigestFixture>
 {
     PipelineDigest Digest => fixture.App.Service<PipelineDigest>();
