@@ -103,6 +103,8 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
 {
     public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
 
+    IScheduler? scheduler;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!options.Value.Enabled)
@@ -121,7 +123,7 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
                         (int)RetryAfter.TotalSeconds);
                 await Task.Delay(RetryAfter, clock, stoppingToken);
             }
-            var scheduler = await factory.GetScheduler(stoppingToken);
+            scheduler = await factory.GetScheduler(stoppingToken);
             // Not cancelled half-way: a shutdown that arrives while Quartz writes its schedule waits for StopAsync, which shuts it down
             // cleanly, instead of leaving rolled-back transactions and errors in the log.
             await scheduler.Start(CancellationToken.None);
@@ -140,11 +142,9 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        // Every scheduler this process made, not only the one started above: a shutdown that races the start, or a Run now on a
-        // web-only replica, can leave one this host never saw. Work already started (a digest half-sent) finishes, and Quartz's own
-        // threads stop, before the container disposes the database connections they use; left running they would retry against
-        // a disposed data source for as long as the process lived. Each job's work is bounded, so this wait is too.
-        foreach (var running in await factory.GetAllSchedulers(CancellationToken.None))
-            await running.Shutdown(waitForJobsToComplete: true, CancellationToken.None);
+        // Only the scheduler this host started: Quartz keeps schedulers by name for the whole process, so another app's (in tests)
+        // must be left alone. Work already started (a digest half-sent) finishes, and Quartz's own threads stop, before the
+        // container disposes the database connections they use. Each job's work is bounded, so this wait is too.
+        if (scheduler is not null) await scheduler.Shutdown(waitForJobsToComplete: true, CancellationToken.None);
     }
 }
