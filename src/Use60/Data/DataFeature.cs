@@ -38,7 +38,7 @@ public static class DataFeature
 /// <summary>The two PostgreSQL roles: the app's own (row-level security binds it) and the schema owner's.</summary>
 public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsyncDisposable
 {
-    readonly Lazy<NpgsqlDataSource> app = new(() => Build(options.Value.AppConnection(), "use60"));
+    readonly Lazy<NpgsqlDataSource> app = new(() => Build(PreparingRepeats(options.Value.AppConnection()), "use60"));
     readonly Lazy<NpgsqlDataSource> owner = new(() => Build(options.Value.OwnerConnection(), "use60-owner"));
     readonly Lazy<NpgsqlDataSource> jobs = new(() => Build(options.Value.AppConnection(), "use60-jobs"));
 
@@ -60,14 +60,21 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
     static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder connection, string applicationName)
     {
         connection.ApplicationName ??= applicationName;
-        // The app sends the same statements again and again (each rep's share of a job): prepared on a connection after their
-        // second use, PostgreSQL stops planning them every time. "Max Auto Prepare" in the URL wins (0 turns this off).
+        return new NpgsqlDataSourceBuilder(connection.ConnectionString).Build();
+    }
+
+    /// <summary>
+    /// The app's own statements come again and again (each rep's share of a job): prepared on a connection after their second
+    /// use, PostgreSQL stops planning them every time. "Max Auto Prepare" in the URL wins (0 turns this off).
+    /// </summary>
+    static NpgsqlConnectionStringBuilder PreparingRepeats(NpgsqlConnectionStringBuilder connection)
+    {
         if (!connection.Keys.Cast<string>().Contains("Max Auto Prepare"))
         {
             connection.MaxAutoPrepare = 64;
             connection.AutoPrepareMinUsages = 2;
         }
-        return new NpgsqlDataSourceBuilder(connection.ConnectionString).Build();
+        return connection;
     }
 
     public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource) =>
