@@ -142,6 +142,9 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
+        // base returns at the host's shutdown timeout even while ExecuteAsync is still starting the scheduler (its start is not
+        // cancellable): wait for it, so that a scheduler started late is shut down too, not left running on disposed connections.
+        if (ExecuteTask is { } starting) await starting;
         // Only the scheduler this host started: Quartz keeps schedulers by name for the whole process, so another app's (in tests)
         // must be left alone. Work already started (a digest half-sent) finishes, and Quartz's own threads stop, before the
         // container disposes the database connections they use. Each job's work is bounded, so this wait is too.
