@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 using Use60.Calendar;
 using Use60.Data;
@@ -353,6 +354,21 @@ public sealed class CalendarSyncTests(CalendarFixture fixture) : IClassFixture<C
             """).ToList().SingleOrDefault() == "0 0/10 * ? * *", "the calendar-sync trigger in the clustered schedule", seconds: 30);
         await (await app.Service<Quartz.ISchedulerFactory>().GetScheduler()).TriggerJob(new Quartz.JobKey("calendar-sync"));
         await FakeSlack.WaitUntilAsync(() => db.CalendarEvents.AsNoTracking().Any(e => e.UserId == org[0].Id && e.ExternalId == "later"), "the job to sync", seconds: 30);
+
+        // Stopping while a sync runs waits for it, also when the host asks twice (it does): a second request that returned at
+        // once let the container dispose the connections the running job still needed, and the job then retried forever.
+        account.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var requests = account.EventRequests.Count;
+        Google.Put(account, "during", "Added while stopping", Now.AddDays(4), TimeSpan.FromHours(1), "x@later.example");
+        await (await app.Service<Quartz.ISchedulerFactory>().GetScheduler()).TriggerJob(new Quartz.JobKey("calendar-sync"));
+        await FakeSlack.WaitUntilAsync(() => account.EventRequests.Count > requests, "the second sync to reach Google", seconds: 30);
+        var jobs = app.Services.GetServices<IHostedService>().Single(s => s.GetType().Name == "JobsHost");
+        Task[] stops = [jobs.StopAsync(CancellationToken.None), jobs.StopAsync(CancellationToken.None)];
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.All(stops, stop => Assert.False(stop.IsCompleted, "a stop returned while a job was still running"));
+        account.Hold.SetResult();
+        await Task.WhenAll(stops).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(await db.CalendarEvents.AsNoTracking().AnyAsync(e => e.UserId == org[0].Id && e.ExternalId == "during"), "the running sync finished before the stop");
     }
 
     void Move(FakeGoogle.Account account, string id, DateTimeOffset start)

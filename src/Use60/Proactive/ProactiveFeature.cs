@@ -139,15 +139,34 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
         }
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    readonly Lock stopLock = new();
+    Task? stopping;
+
+    /// <summary>
+    /// One shutdown, however often it is asked for: the host may call this twice (the test host does), and a second call must
+    /// wait for the first rather than return while jobs still run, or the container disposes the connections they are using.
+    /// </summary>
+    public override Task StopAsync(CancellationToken cancellationToken)
+    {
+        lock (stopLock) return stopping ??= StopOnceAsync(cancellationToken);
+    }
+
+    async Task StopOnceAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
         // base returns at the host's shutdown timeout even while ExecuteAsync is still starting the scheduler (its start is not
         // cancellable): wait for it, so that a scheduler started late is shut down too, not left running on disposed connections.
         if (ExecuteTask is { } starting) await starting;
-        // Only the scheduler this host started: Quartz keeps schedulers by name for the whole process, so another app's (in tests)
-        // must be left alone. Work already started (a digest half-sent) finishes, and Quartz's own threads stop, before the
-        // container disposes the database connections they use. Each job's work is bounded, so this wait is too.
-        if (scheduler is not null) await scheduler.Shutdown(waitForJobsToComplete: true, CancellationToken.None);
+        if (scheduler is null) return;
+        // Work already started (a digest half-sent) finishes, and Quartz's own threads stop, before the container disposes the
+        // database connections they use; the host's shutdown timeout bounds the wait.
+        try
+        {
+            await scheduler.Shutdown(waitForJobsToComplete: true, CancellationToken.None).AsTask().WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            logger.LogWarning("Scheduled jobs were still running when the shutdown timeout ended; they stop with the process");
+        }
     }
 }

@@ -26,6 +26,9 @@ public sealed class FakeGoogle : IAsyncDisposable
         internal readonly ConcurrentQueue<Failure> Failures = new();
         public ConcurrentQueue<IReadOnlyDictionary<string, string>> EventRequests { get; } = new();
         public int? PageSize { get; set; }
+
+        /// <summary>While set, a request for this account's events waits for it: a sync that is still running.</summary>
+        public TaskCompletionSource? Hold { get; set; }
     }
 
     readonly WebApplication app;
@@ -160,11 +163,12 @@ public sealed class FakeGoogle : IAsyncDisposable
 
     static IResult Unauthorized() => Results.Json(new JsonObject { ["error"] = new JsonObject { ["code"] = 401, ["message"] = "Invalid Credentials" } }, statusCode: 401);
 
-    IResult Events(HttpRequest request, HttpResponse response, string calendarId)
+    async Task<IResult> Events(HttpRequest request, HttpResponse response, string calendarId)
     {
         if (AccountOf(request) is not { } account) return Unauthorized();
         var query = request.Query.ToDictionary(q => q.Key, q => q.Value.ToString());
         account.EventRequests.Enqueue(query);
+        if (account.Hold is { } hold) await hold.Task;
         if (account.Failures.TryDequeue(out var failure))
         {
             if (failure.RetryAfter is not null) response.Headers.RetryAfter = failure.RetryAfter;
