@@ -284,7 +284,7 @@ public sealed class SkillOverridesPageTests(CopilotUsagePageFixture fixture) : I
             INSERT INTO skill_override_revisions (org_id, skill_key, revision, document, changed_by, changed_at) VALUES ({org.Id}, 'seen', 1, 'doc', {org[0].Id}, now())
             """));
         var refused = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => TestData.AsAsync(fixture.App.Services, member, db =>
-            new SkillOverrides(db, fixture.App.Service<SecurityAudit>(), TimeProvider.System).ChangeAsync(org.Id, Key, SkillCatalog.BuiltInText(Key), member.Id, null, default)));
+            Overrides(db).ChangeAsync(org.Id, Key, SkillCatalog.BuiltInText(Key), member.Id, null, default)));
         Assert.Equal("42501", refused.SqlState);
         await Assert.ThrowsAsync<DbUpdateException>(() => TestData.AsAsync(fixture.App.Services, member, db =>
         {
@@ -292,7 +292,7 @@ public sealed class SkillOverridesPageTests(CopilotUsagePageFixture fixture) : I
             return db.SaveChangesAsync();
         }));
         Assert.Empty(await TestData.AsAsync(fixture.App.Services, member, db =>
-            new SkillOverrides(db, fixture.App.Service<SecurityAudit>(), TimeProvider.System).HistoryAsync(org.Id, "seen", default)));
+            Overrides(db).HistoryAsync(org.Id, "seen", default)));
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             Assert.False(await db.SkillOverrides.AnyAsync(o => o.OrgId == org.Id));
         Assert.Empty(await RevisionsAsync(org.Id, Key));
@@ -351,14 +351,13 @@ public sealed class SkillOverridesPageTests(CopilotUsagePageFixture fixture) : I
         return await scope.ServiceProvider.GetRequiredService<SkillCatalog>().FindAsync(rep.OrgId, key, default);
     }
 
-    async Task<List<SkillOverrides.Revision>> RevisionsAsync(Guid orgId, string key)
+    async Task<IReadOnlyList<SkillOverrides.Revision>> RevisionsAsync(Guid orgId, string key)
     {
         await using var db = fixture.App.Service<SystemDb>().Open("test");
-        return await db.Database.SqlQuery<SkillOverrides.Revision>($"""
-            SELECT revision AS "Number", document AS "Document", changed_by AS "ChangedBy", changed_at AS "ChangedAt", restored_from AS "RestoredFrom"
-            FROM skill_override_revisions WHERE org_id = {orgId} AND skill_key = {key} ORDER BY revision DESC
-            """).ToListAsync();
+        return await Overrides(db).HistoryAsync(orgId, key, default);
     }
+
+    SkillOverrides Overrides(Use60Db db) => new(db, fixture.App.Service<SecurityAudit>(), TimeProvider.System);
 
     async Task<List<(string Type, Guid? UserId, JsonNode Details)>> AuditAsync(Guid orgId)
     {

@@ -80,7 +80,8 @@ public sealed class SkillEditModel(Use60Db db, SkillOverrides overrides) : PageM
         if (SkillOverrides.KeyProblem(key) is not null) return false;
         Key = key;
         HasBuiltIn = SkillCatalog.BuiltInText(key) is not null;
-        Current = await db.SkillOverrides.AsNoTracking().SingleOrDefaultAsync(o => o.SkillKey == key, cancellationToken);
+        var orgId = AdminClaims.Signed(User).OrgId;
+        Current = await db.SkillOverrides.AsNoTracking().SingleOrDefaultAsync(o => o.OrgId == orgId && o.SkillKey == key, cancellationToken);
         UpdatedBy = Current?.UpdatedBy is { } by ? await db.Users.AsNoTracking().Where(u => u.Id == by).Select(u => u.Name).SingleOrDefaultAsync(cancellationToken) : null;
         return true;
     }
