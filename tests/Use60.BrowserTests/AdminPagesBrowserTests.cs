@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
+using Use60.Copilot.Pages;
 using Use60.Data;
 using Use60.Orgs.Pages;
 using Use60.Recordings;
@@ -93,7 +94,9 @@ public sealed class AdminPagesBrowserTests(AdminSiteBrowserFixture fixture) : IC
         var links = await page.GetByRole(AriaRole.Navigation, new() { Name = "Admin sections" }).GetByRole(AriaRole.Link).EvaluateAllAsync<string[]>(
             "links => links.map(a => a.getAttribute('href'))");
         Assert.Contains(SettingsModel.PagePath, links);
-        foreach (var path in links.Append(VersionsModel.PagePath))
+        Assert.Contains(SkillsModel.PagePath, links);
+        foreach (var path in links.Concat([VersionsModel.PagePath, SkillsModel.EditPath("follow-up-email"),
+                     SkillsModel.EditPath("a-new-skill"), SkillsModel.HistoryPath("follow-up-email")]))
         {
             var response = await page.GotoAsync(path);
             Assert.True(response!.Ok, $"{path} answered {response.Status}");

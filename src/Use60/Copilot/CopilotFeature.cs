@@ -13,6 +13,7 @@ public static class CopilotFeature
         // One set per Slack callback or page request: the session is the rep the tools work for.
         services.AddScoped<CopilotSession>();
         services.AddScoped<SkillCatalog>();
+        services.AddScoped<SkillOverrides>();
         services.AddScoped<EntityResolver>();
         services.AddScoped<PendingActions>();
         services.AddScoped<CopilotActions>();
@@ -28,6 +29,7 @@ public static class CopilotFeature
         services.AddSingleton(new AdminNavItem("Mail sandbox", "/admin/mail", 85));
         services.AddSingleton(new AdminNavItem("Copilot usage", "/admin/copilot-usage", 86));
         services.AddSingleton(new AdminNavItem("Copilot Lab", Pages.LabModel.PagePath, 87));
+        services.AddSingleton(new AdminNavItem("Skills", Pages.SkillsModel.PagePath, 88));
         return services.AddSlackListeners(CopilotSlack.Register);
     }
 }

@@ -55,6 +55,8 @@ public static class AuditEvents
     public const string RoleChanged = "admin.role_changed";
     public const string SettingsChanged = "admin.settings_changed";
     public const string ProfileRestored = "admin.profile_restored";
+    public const string SkillChanged = "admin.skill_changed";
+    public const string SkillRestored = "admin.skill_restored";
 
     /// <summary>The copilot read contact data for a rep: a search by name (resolve_entity, or a name in an action) or one contact's details.</summary>
     public const string ContactsRead = "copilot.contacts_read";

@@ -14,7 +14,7 @@ public sealed class VersionsModel(Use60Db db, OrgProfiles profiles) : PageModel
 {
     public const string PagePath = "/admin/versions";
 
-    public sealed record Change(string Field, IReadOnlyList<string> Removed, IReadOnlyList<string> Added);
+    public sealed record Change(string Field, LineDiff Lines);
 
     public sealed record Line(OrgProfiles.Revision Revision, string Who, IReadOnlyList<Change> Changes, bool Current);
 
@@ -60,16 +60,11 @@ public sealed class VersionsModel(Use60Db db, OrgProfiles profiles) : PageModel
         var changes = new List<Change>();
         foreach (var (name, text) in fields)
         {
-            var old = Split(text(before));
-            var now = Split(text(after));
-            var removed = old.Where(l => !now.Contains(l)).ToList();
-            var added = now.Where(l => !old.Contains(l)).ToList();
-            if (removed.Count + added.Count > 0) changes.Add(new Change(name, removed, added));
+            var lines = LineDiff.Of(text(before), text(after));
+            if (!lines.IsEmpty) changes.Add(new Change(name, lines));
         }
         return changes;
     }
-
-    static List<string> Split(string text) => [.. text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0)];
 
     (Guid OrgId, Guid UserId) Admin() => AdminClaims.Signed(User);
 }
