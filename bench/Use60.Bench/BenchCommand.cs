@@ -5,12 +5,16 @@ using System.Text.RegularExpressions;
 
 namespace Use60.Bench;
 
-/// <summary>What scripts/bench.sh runs: <c>digests</c> (<see cref="DigestBench"/>), the digest and brief jobs' time and round trips per rep.</summary>
+/// <summary>
+/// What scripts/bench.sh runs: <c>digests</c> (<see cref="DigestBench"/>), the digest and brief jobs' time and round trips per rep, or
+/// <c>pages</c> (<see cref="PagesBench"/>), how fast every admin page answers a signed-in owner on the demo data.
+/// </summary>
 static class BenchCommand
 {
     static readonly Dictionary<string, (string Usage, Func<BenchOptions, Task<int>> Run)> Benches = new()
     {
         ["digests"] = (DigestBench.Usage, DigestBench.MainAsync),
+        ["pages"] = (PagesBench.Usage, PagesBench.MainAsync),
     };
 
     static string Usage => "usage: " + string.Join("\n       ", Benches.Values.Select(bench => "Use60.Bench " + bench.Usage));
