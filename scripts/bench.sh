@@ -10,8 +10,8 @@
 #
 # pages: seeds the demo org, serves the app on Kestrel on 127.0.0.1 (scheduler off), signs in as the demo owner through a one-time
 # link, and requests every admin page (the navigation's and every other admin page the app routes) 5 times to warm up, then
-# --requests times (50 by default); prints each page's status, p50, p95 and max ms, bytes and database round trips, and writes them
-# to bench/results/pages.json. Exits non-zero if a page does not answer 200 or its p95 is not under 200 ms.
+# --requests times (50 by default); prints each page's status, p50, p95 and max ms, bytes and database round trips, and the load
+# average, and writes them to bench/results/pages.json. Exits non-zero if a page does not answer 200 or its p95 is not under 200 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh

@@ -86,4 +86,10 @@ static class BenchResults
         await File.WriteAllTextAsync(path, results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         Console.WriteLine($"written to {path}");
     }
+
+    /// <summary>The machine's 1-minute load average where Linux reports it: a bench timed on a busy machine says so.</summary>
+    public static double? LoadAverage() =>
+        File.Exists("/proc/loadavg") && double.TryParse(File.ReadAllText("/proc/loadavg").Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var load)
+            ? load
+            : null;
 }

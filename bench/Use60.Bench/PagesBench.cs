@@ -84,9 +84,16 @@ public static class PagesBench
         Console.WriteLine($"  signed in as the demo org's owner; {pages.Count} pages, {Warmup} warm-up and {requests} measured requests each, " +
                           $"one at a time; target p95 under {TargetMs:0} ms");
         var timings = new List<PageTiming>();
+        var load = (Before: BenchResults.LoadAverage(), After: (double?)null);
         foreach (var page in pages) timings.Add(await MeasureAsync(browser, proxy, page, requests));
+        load.After = BenchResults.LoadAverage();
 
         Print(timings);
+        if (load is ({ } before, { } after))
+            Console.WriteLine($"load average {before:0.0} before and {after:0.0} after, on {Environment.ProcessorCount} cores" +
+                              (timings.Any(t => !t.Ok) && Math.Max(before, after) > Environment.ProcessorCount
+                                  ? ": other work was competing for the CPU; if only timings failed, run again on a quieter machine"
+                                  : ""));
         var results = new JsonObject
         {
             ["requests_per_page"] = requests,
@@ -108,6 +115,8 @@ public static class PagesBench
                 ["under_target"] = t.P95 < TargetMs,
             })]),
             ["not_measured"] = new JsonArray([.. NotForSignedInOwner.Select(n => (JsonNode)new JsonObject { ["path"] = n.Key, ["why"] = n.Value })]),
+            ["load_average_before"] = load.Before,
+            ["load_average_after"] = load.After,
             ["seed_s"] = Math.Round(seeded.TotalSeconds, 2),
             ["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 2),
         };
