@@ -2,15 +2,26 @@
 # Benchmarks of the app on a throwaway PostgreSQL cluster on 127.0.0.1, removed afterwards.
 #
 #   scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]
+#   scripts/bench.sh pages [--requests N] [--out FILE]
 #
 # digests: seeds reps (2,000 by default) with deals and calendars, runs the real pipeline-digest and meeting-brief jobs once each,
 # and prints the time, the ms per rep and the database round trips per rep (counted at the connection); writes them to
 # bench/results/digests.json. Without --deals it runs 100, 50 and 400 deals per rep. Exits non-zero if a digest or brief is missing.
+#
+# pages: seeds the demo org, serves the app on Kestrel on 127.0.0.1 (scheduler off), signs in as the demo owner through a one-time
+# link, and requests every admin page (the navigation's and every other admin page the app routes) 5 times to warm up, then
+# --requests times (50 by default); prints each page's status, p50, p95 and max ms, bytes and database round trips, and the load
+# average, and writes them to bench/results/pages.json. Exits non-zero if a page does not answer 200 or its p95 is not under 200 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
 
-[ "${1:-}" = "digests" ] || { echo "usage: scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]" >&2; exit 2; }
+case "${1:-}" in
+  digests|pages) ;;
+  *) printf '%s\n' "usage: scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]" \
+                    "       scripts/bench.sh pages [--requests N] [--out FILE]" >&2
+     exit 2 ;;
+esac
 command -v dotnet >/dev/null || { echo "The .NET 10 SDK is needed: https://dotnet.microsoft.com/download" >&2; exit 1; }
 pg_ensure_installed
 

@@ -1,29 +1,14 @@
 using System.Diagnostics;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.Configuration;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
-using Use60.Data;
 using Use60.Proactive;
 using Use60.Tests.Infrastructure;
 
 namespace Use60.Bench;
-
-/// <summary>The three PostgreSQL roles of a cluster (no database named): the superuser seeds, the owner migrates, the app runs as the app.</summary>
-public sealed record BenchCluster(string Superuser, string Owner, string App)
-{
-    public static BenchCluster FromEnvironment() => new(Env("USE60_BENCH_PG_SUPERUSER"), Env("USE60_BENCH_PG_OWNER"), Env("USE60_BENCH_PG_APP"));
-
-    static string Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
-        ? value
-        : throw new InvalidOperationException($"{name} is not set: run the bench with scripts/bench.sh, which starts the PostgreSQL it needs.");
-}
 
 public sealed record BenchResult(BenchShape Shape, TimeSpan Seed, TimeSpan Digests, TimeSpan Briefs, long DigestRoundTrips, long BriefRoundTrips,
     int DigestsSent, int BriefsSent, int BriefsExpected, string SampleDigest)
@@ -41,45 +26,93 @@ public sealed record BenchResult(BenchShape Shape, TimeSpan Seed, TimeSpan Diges
 /// </summary>
 public static class DigestBench
 {
+    public const string Usage = "digests [--reps N] [--deals N] [--meetings N] [--out FILE]";
+
+    /// <summary>
+    /// scripts/bench.sh digests: every rep's digest and meeting briefs through the app's own jobs, with the time and the database round trips
+    /// per rep. Without --deals it runs three data sizes (100, 50 and 400 deals per rep), to show that the round trips per rep do not grow
+    /// with the data.
+    /// </summary>
+    public static async Task<int> MainAsync(BenchOptions options)
+    {
+        var reps = options.Number("--reps", 2000);
+        var meetings = options.Number("--meetings", 20);
+        int[] deals = options.Has("--deals") ? [options.Number("--deals", 100)] : [100, 50, 400];
+        if (reps < 1 || meetings < BenchShape.BriefsPerRep + 1 || deals.Any(d => d < 1))
+        {
+            Console.Error.WriteLine($"--reps and --deals must be at least 1, --meetings at least {BenchShape.BriefsPerRep + 1}");
+            return 2;
+        }
+
+        var cluster = BenchCluster.FromEnvironment();
+        var runs = new List<BenchResult>();
+        foreach (var size in deals)
+        {
+            var shape = new BenchShape(reps, size, meetings);
+            Console.WriteLine($"digests: {shape.Reps} reps × {shape.DealsPerRep} deals × {shape.MeetingsPerRep} meetings");
+            var run = await RunAsync(cluster, shape, CancellationToken.None);
+            runs.Add(run);
+            Console.WriteLine($"  seeded in {run.Seed.TotalSeconds:0.0} s");
+            Console.WriteLine($"  digests {run.DigestsSent,6} queued in {run.Digests.TotalSeconds,5:0.0} s, {run.PerRep(run.DigestRoundTrips):0.00} round trips per rep");
+            Console.WriteLine($"  briefs  {run.BriefsSent,6} queued in {run.Briefs.TotalSeconds,5:0.0} s, {run.PerRep(run.BriefRoundTrips):0.00} round trips per rep");
+            Console.WriteLine($"  total {run.Total.TotalSeconds:0.0} s, {run.PerRep(run.Total.TotalMilliseconds):0.00} ms per rep, " +
+                              $"{run.PerRep(run.RoundTrips):0.00} round trips per rep ({run.RoundTrips} in all)");
+            Console.WriteLine($"  e.g. \"{run.SampleDigest}\"");
+        }
+
+        // The first run's figures at the top level, every run's under "runs".
+        var results = Figures(runs[0]);
+        results["runs"] = new JsonArray([.. runs.Select(run => (JsonNode)Figures(run))]);
+        await BenchResults.WriteAsync(results, options.Output("digests.json"));
+
+        var failed = runs.Where(run => run.DigestsSent != run.Shape.Reps || run.BriefsSent != run.BriefsExpected).ToList();
+        foreach (var run in failed)
+            Console.Error.WriteLine($"{run.Shape.DealsPerRep} deals per rep: {run.DigestsSent} of {run.Shape.Reps} digests and {run.BriefsSent} of {run.BriefsExpected} briefs were queued");
+        return failed.Count == 0 ? 0 : 1;
+    }
+
+    static JsonObject Figures(BenchResult run) => new()
+    {
+        ["reps"] = run.Shape.Reps,
+        ["deals_per_rep"] = run.Shape.DealsPerRep,
+        ["meetings_per_rep"] = run.Shape.MeetingsPerRep,
+        ["total_s"] = Math.Round(run.Total.TotalSeconds, 2),
+        ["ms_per_rep"] = Math.Round(run.PerRep(run.Total.TotalMilliseconds), 2),
+        ["db_roundtrips_per_rep"] = Math.Round(run.PerRep(run.RoundTrips), 3),
+        ["db_roundtrips"] = run.RoundTrips,
+        ["digests_sent"] = run.DigestsSent,
+        ["briefs_sent"] = run.BriefsSent,
+        ["digest_s"] = Math.Round(run.Digests.TotalSeconds, 2),
+        ["briefs_s"] = Math.Round(run.Briefs.TotalSeconds, 2),
+        ["digest_roundtrips_per_rep"] = Math.Round(run.PerRep(run.DigestRoundTrips), 3),
+        ["brief_roundtrips_per_rep"] = Math.Round(run.PerRep(run.BriefRoundTrips), 3),
+        ["seed_s"] = Math.Round(run.Seed.TotalSeconds, 2),
+    };
+
     public static async Task<BenchResult> RunAsync(BenchCluster cluster, BenchShape shape, CancellationToken cancellationToken)
     {
-        var name = $"use60_bench_{shape.Reps}_{shape.DealsPerRep}";
-        var superuser = new NpgsqlConnectionStringBuilder(cluster.Superuser) { Database = name }.ConnectionString;
-        await AdminAsync(cluster.Superuser, $"DROP DATABASE IF EXISTS {name} WITH (FORCE)", $"CREATE DATABASE {name} OWNER use60_owner");
-        try
-        {
-            var owner = new NpgsqlConnectionStringBuilder(cluster.Owner) { Database = name };
-            var app = new NpgsqlConnectionStringBuilder(cluster.App) { Database = name };
-            var seeding = Stopwatch.StartNew();
-            await MigrateAsync(app.ConnectionString, owner.ConnectionString, cancellationToken);
-            await BenchData.SeedAsync(superuser, shape, cancellationToken);
-            var seeded = seeding.Elapsed;
+        var seeding = Stopwatch.StartNew();
+        await using var database = await BenchDatabase.CreateAsync(cluster, $"use60_bench_{shape.Reps}_{shape.DealsPerRep}", cancellationToken);
+        await BenchData.SeedAsync(database.Superuser, shape, cancellationToken);
+        var seeded = seeding.Elapsed;
 
-            await using var proxy = new TcpProxy(app.Port);
-            await using var use60 = new BenchApp(new Dictionary<string, string?>
-            {
-                ["Database:Url"] = new NpgsqlConnectionStringBuilder(app.ConnectionString) { Port = proxy.Port }.ConnectionString,
-                ["Database:OwnerUrl"] = new NpgsqlConnectionStringBuilder(owner.ConnectionString) { Port = proxy.Port }.ConnectionString,
-                // A line per tool call and per job run would time the console, not the jobs.
-                ["Log:Level"] = "Warning",
-            }, new FakeTimeProvider(BenchData.Now));
-            await using var scope = use60.Services.CreateAsyncScope();
-            var digest = scope.ServiceProvider.GetRequiredService<PipelineDigest>();
-            var briefs = scope.ServiceProvider.GetRequiredService<MeetingBriefs>();
-
-            var (digestsSent, digestTime, digestTrips) = await MeasureAsync(proxy, () => digest.RunAsync(cancellationToken));
-            var (briefsSent, briefTime, briefTrips) = await MeasureAsync(proxy, () => briefs.RunAsync(cancellationToken));
-            var (queuedDigests, queuedBriefs, sample) = await QueuedAsync(superuser, cancellationToken);
-            if (queuedDigests != digestsSent || queuedBriefs != briefsSent)
-                throw new InvalidOperationException($"The jobs said {digestsSent} digests and {briefsSent} briefs, slack_outbox holds {queuedDigests} and {queuedBriefs}.");
-            return new BenchResult(shape, seeded, digestTime, briefTime, digestTrips, briefTrips, queuedDigests, queuedBriefs,
-                shape.Reps * BenchShape.BriefsPerRep, sample);
-        }
-        finally
+        await using var proxy = new TcpProxy(database.Port);
+        await using var use60 = new BenchApp(database.Settings(proxy), services =>
         {
-            NpgsqlConnection.ClearAllPools();
-            await AdminAsync(cluster.Superuser, $"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-        }
+            services.AddSingleton<TimeProvider>(new FakeTimeProvider(BenchData.Now));
+            services.RemoveAll<IHostedService>();
+        });
+        await using var scope = use60.Services.CreateAsyncScope();
+        var digest = scope.ServiceProvider.GetRequiredService<PipelineDigest>();
+        var briefs = scope.ServiceProvider.GetRequiredService<MeetingBriefs>();
+
+        var (digestsSent, digestTime, digestTrips) = await MeasureAsync(proxy, () => digest.RunAsync(cancellationToken));
+        var (briefsSent, briefTime, briefTrips) = await MeasureAsync(proxy, () => briefs.RunAsync(cancellationToken));
+        var (queuedDigests, queuedBriefs, sample) = await QueuedAsync(database.Superuser, cancellationToken);
+        if (queuedDigests != digestsSent || queuedBriefs != briefsSent)
+            throw new InvalidOperationException($"The jobs said {digestsSent} digests and {briefsSent} briefs, slack_outbox holds {queuedDigests} and {queuedBriefs}.");
+        return new BenchResult(shape, seeded, digestTime, briefTime, digestTrips, briefTrips, queuedDigests, queuedBriefs,
+            shape.Reps * BenchShape.BriefsPerRep, sample);
     }
 
     static async Task<(int Sent, TimeSpan Elapsed, long RoundTrips)> MeasureAsync(TcpProxy proxy, Func<Task<int>> job)
@@ -88,14 +121,6 @@ public static class DigestBench
         var watch = Stopwatch.StartNew();
         var sent = await job();
         return (sent, watch.Elapsed, proxy.RoundTrips - before);
-    }
-
-    /// <summary>The app's own migrator, as the owner, as at start-up.</summary>
-    static async Task MigrateAsync(string app, string owner, CancellationToken cancellationToken)
-    {
-        var options = Options.Create(new DatabaseOptions { Url = app, OwnerUrl = owner });
-        await using var sources = new Use60DataSources(options);
-        await new Migrator(sources, options, NullLogger<Migrator>.Instance).MigrateAsync(cancellationToken);
     }
 
     /// <summary>What slack_outbox holds: digests, briefs, and one digest's text.</summary>
@@ -111,43 +136,5 @@ public static class DigestBench
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         return (reader.GetInt32(0), reader.GetInt32(1), reader.IsDBNull(2) ? "" : reader.GetString(2));
-    }
-
-    static async Task AdminAsync(string superuser, params string[] statements)
-    {
-        await using var connection = new NpgsqlConnection(superuser);
-        await connection.OpenAsync();
-        foreach (var statement in statements)
-        {
-            await using var command = new NpgsqlCommand(statement, connection);
-            await command.ExecuteNonQueryAsync();
-        }
-    }
-
-    /// <summary>src/Use60 of the repository this bench was built in.</summary>
-    static string AppFolder
-    {
-        get
-        {
-            for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-                if (File.Exists(Path.Combine(folder.FullName, "Use60.sln"))) return Path.Combine(folder.FullName, "src", "Use60");
-            throw new InvalidOperationException("Use60.sln not found above " + AppContext.BaseDirectory);
-        }
-    }
-
-    /// <summary>The app as Program.cs composes it, on the bench's clock, with no background services: the bench calls the jobs itself.</summary>
-    sealed class BenchApp(Dictionary<string, string?> settings, TimeProvider clock) : WebApplicationFactory<Program>
-    {
-        protected override void ConfigureWebHost(IWebHostBuilder builder)
-        {
-            builder.UseEnvironment("Production");
-            builder.UseContentRoot(AppFolder);
-            builder.ConfigureAppConfiguration(configuration => configuration.AddInMemoryCollection(settings));
-            builder.ConfigureServices(services =>
-            {
-                services.AddSingleton(clock);
-                services.RemoveAll<IHostedService>();
-            });
-        }
     }
 }
