@@ -18,4 +18,5 @@ export USE60_TEST_PG_OWNER="Host=127.0.0.1;Port=$PG_PORT;Username=use60_owner;Pa
 export USE60_TEST_PG_APP="Host=127.0.0.1;Port=$PG_PORT;Username=use60_app;Password=$PG_APP_PW"
 export PG_BIN
 
-dotnet test Use60.sln --nologo -c Release --logger "console;verbosity=normal" "$@"
+# A test that hangs fails the run within minutes, naming itself, instead of holding CI until its time limit.
+dotnet test Use60.sln --nologo -c Release --logger "console;verbosity=normal" --blame-hang-timeout 10m --blame-hang-dump-type none "$@"

@@ -89,7 +89,7 @@ public sealed class DemoDataTests
         Assert.InRange(deals.Count, 35, 45);
         Assert.Equal(Enum.GetValues<DealStage>().Order(), deals.Select(d => d.Stage).Distinct().Order());
         Assert.All(deals, d => Assert.Contains(d.UserId, reps.Select(r => r.Id)));
-        var stalled = deals.Where(d => d.Stage.IsOpen() && d.LastActivityAt < Now - DealStages.StallThreshold).ToList();
+        var stalled = deals.Where(d => d.Stage.IsOpen() && d.LastActivityAt < Now.AddDays(-DealStages.DefaultStallDays)).ToList();
         Assert.InRange(stalled.Count, 4, 15);
         Assert.True(deals.Count(d => d.Stage.IsOpen() && d.LastActivityAt >= Now.AddDays(-5)) >= 10, "most deals are active");
         // A deal's last activity is its newest activity, as the database keeps it.

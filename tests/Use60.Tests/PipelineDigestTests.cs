@@ -66,6 +66,22 @@ public sealed class PipelineDigestTests(DigestFixture fixture) : IClassFixture<D
     }
 
     [Fact]
+    public async Task A_rep_who_never_chose_gets_the_orgs_default_time_and_a_rep_who_chose_keeps_theirs()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Early", UserRole.Owner, UserRole.Member);
+        var (follows, chose) = (org[0], org[1]);
+        foreach (var rep in org.Users) await SetZoneAsync(rep, "Europe/London");
+        await PreferAsync(chose, p => p.DigestTime = new TimeOnly(8, 0));
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+            await db.OrgSettings.Where(s => s.OrgId == follows.OrgId).ExecuteUpdateAsync(s => s.SetProperty(o => o.DefaultDigestTime, new TimeOnly(7, 30)));
+
+        Assert.DoesNotContain(await DueAtAsync("2026-11-24T07:29:00Z"), d => d.UserId == follows.Id);
+        Assert.Contains(await DueAtAsync("2026-11-24T07:30:00Z"), d => d.UserId == follows.Id);
+        Assert.DoesNotContain(await DueAtAsync("2026-11-24T07:59:00Z"), d => d.UserId == chose.Id);
+        Assert.Contains(await DueAtAsync("2026-11-24T08:00:00Z"), d => d.UserId == chose.Id);
+    }
+
+    [Fact]
     public async Task Quiet_days_a_digest_turned_off_and_a_snooze_each_mean_no_digest()
     {
         var org = await TestData.CreateOrgAsync(fixture.App.Services, "Quiet", UserRole.Owner, UserRole.Member, UserRole.Member, UserRole.Member);

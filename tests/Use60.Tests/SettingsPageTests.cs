@@ -73,18 +73,23 @@ public sealed class SettingsPageTests(CopilotUsagePageFixture fixture) : IClassF
 
         page = await GetAsync(browser);
         var refused = await browser.PostAsync(SettingsModel.PagePath + "?handler=Proactive",
-            AdminPages.Filled(page, "form[action*=Proactive]", ("stallDays", "0"), ("winLossChannel", "#wins")));
+            AdminPages.Filled(page, "form[action*=Proactive]", ("stallDays", "0"), ("winLossChannel", "#wins"), ("digestTime", "05:00")));
         var shown = await AdminPages.HtmlAsync(refused);
         Assert.Contains("from 1 to 90", shown.QuerySelector("#stall-problem")!.TextContent);
         Assert.Contains("channel ID", shown.QuerySelector("#win-loss-problem")!.TextContent);
-        await browser.PostAsync(SettingsModel.PagePath + "?handler=Proactive", AdminPages.Filled(page, "form[action*=Proactive]", ("stallDays", "10"), ("winLossChannel", "C0WINS1234")));
+        Assert.Contains("Pick a time from the list", shown.QuerySelector("#digest-time-problem")!.TextContent);
+        Assert.Equal("09:00", shown.QuerySelector("#digest-time option[selected]")!.GetAttribute("value"));
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=Proactive",
+            AdminPages.Filled(page, "form[action*=Proactive]", ("stallDays", "10"), ("winLossChannel", "C0WINS1234"), ("digestTime", "07:30")));
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
         {
             var settings = await db.OrgSettings.AsNoTracking().SingleAsync(s => s.OrgId == org.Id);
-            Assert.Equal((10, "C0WINS1234"), (settings.StallThresholdDays, settings.WinLossChannel));
+            Assert.Equal((10, "C0WINS1234", new TimeOnly(7, 30)), (settings.StallThresholdDays, settings.WinLossChannel, settings.DefaultDigestTime));
         }
         var proactive = await LastAuditAsync(org.Id, AuditEvents.SettingsChanged);
         Assert.Equal((7, 10), ((int)proactive["before"]!["stall_threshold_days"]!, (int)proactive["after"]!["stall_threshold_days"]!));
+        Assert.Equal(("09:00", "07:30"), ((string)proactive["before"]!["default_digest_time"]!, (string)proactive["after"]!["default_digest_time"]!));
+        Assert.Equal("07:30", (await GetAsync(browser)).QuerySelector("#digest-time option[selected]")!.GetAttribute("value"));
     }
 
     [Fact]

@@ -233,7 +233,7 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
     public async Task Sixty_login_sends_an_owner_a_one_time_link_by_dm_and_politely_refuses_a_member()
     {
         var member = await Requests.CommandAsync(fixture.Org[1].SlackUserId!, "login");
-        Assert.Contains("only owners and admins", await member.Content.ReadAsStringAsync());
+        Assert.Contains("only owners, admins and viewers", await member.Content.ReadAsStringAsync());
 
         var owner = fixture.Org[0];
         var response = await Requests.CommandAsync(owner.SlackUserId!, "login");
@@ -255,6 +255,10 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
         var open = Assert.Single(Slack.CallsOf("views.open"), c => c.Args["view"].Contains(rep.TimeZone.Replace('_', ' ')));
         var view = JsonNode.Parse(open.Args["view"])!;
         Assert.Equal("user_settings", view["callback_id"]!.GetValue<string>());
+        // A rep who never chose follows the team's default time, and the menu says which it is.
+        var digestMenu = view["blocks"]!.AsArray().Single(b => b!["block_id"]?.GetValue<string>() == "digest_time")!["element"]!;
+        Assert.Equal(("org_default", "Team default (09:00)"),
+            (digestMenu["initial_option"]!["value"]!.GetValue<string>(), digestMenu["initial_option"]!["text"]!["text"]!.GetValue<string>()));
 
         var options = await Requests.InteractionAsync(new JsonObject
         {
@@ -282,6 +286,10 @@ public sealed class SlackInboundTests(SlackAppFixture fixture) : IClassFixture<S
         Assert.InRange(saved.SnoozedUntil!.Value, DateTimeOffset.UtcNow.AddDays(2.9), DateTimeOffset.UtcNow.AddDays(3.1));
         Assert.Equal("Europe/Paris", await TestData.AsAsync(fixture.App.Services, rep, db => db.Users.Where(u => u.Id == rep.Id).Select(u => u.TimeZone).SingleAsync()));
         await FakeSlack.WaitUntilAsync(() => Slack.CallsOf("chat.postMessage").Any(c => c.Args["text"].Contains("Settings saved")), "the confirmation");
+
+        // Back to the team's default: the rep follows the org again.
+        Assert.Equal(HttpStatusCode.OK, (await Requests.InteractionAsync(Submission(rep, zone: "Europe/Paris", snooze: "", digestTime: "org_default"))).StatusCode);
+        Assert.Null((await TestData.AsAsync(fixture.App.Services, rep, db => db.UserPreferences.AsNoTracking().SingleAsync())).DigestTime);
     }
 
     [Fact]

@@ -7,7 +7,7 @@ using Use60.Tests.Infrastructure;
 
 namespace Use60.Tests;
 
-/// <summary>The Team page: owners change roles (audited, never leaving the org without an owner); admins only look; members are refused.</summary>
+/// <summary>The Team page: owners change roles (audited, never leaving the org without an owner); admins and viewers only look; members are refused.</summary>
 public sealed class TeamPageTests(CopilotUsagePageFixture fixture) : IClassFixture<CopilotUsagePageFixture>
 {
     [Fact]
@@ -57,6 +57,39 @@ public sealed class TeamPageTests(CopilotUsagePageFixture fixture) : IClassFixtu
         page = await AdminPages.HtmlAsync(await browser.GetAsync(TeamModel.PagePath));
         await PostRoleAsync(browser, page, admin, "member");
         Assert.Equal("/admin/forbidden", (await asAdmin.GetAsync(TeamModel.PagePath)).Headers.Location?.AbsolutePath);
+    }
+
+    [Fact]
+    public async Task A_viewer_reads_the_overview_and_the_team_and_can_change_nothing()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Viewers " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Viewer, UserRole.Member);
+        var (viewer, member) = (org[1], org[2]);
+        var browser = await AdminPages.SignedInAsync(fixture.App, viewer);
+
+        var team = await browser.GetAsync(TeamModel.PagePath);
+        Assert.Equal(System.Net.HttpStatusCode.OK, team.StatusCode);
+        var page = await AdminPages.HtmlAsync(team);
+        Assert.Equal(3, page.QuerySelectorAll("table.team tbody tr").Length);
+        Assert.Empty(page.QuerySelectorAll("table.team form"));
+        // The navigation offers only what a viewer may open.
+        Assert.Equal(["/admin", TeamModel.PagePath], page.QuerySelectorAll("nav[aria-label='Admin sections'] a").Select(a => a.GetAttribute("href")!));
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await browser.GetAsync("/admin")).StatusCode);
+
+        // Every other page, and every change, is refused.
+        foreach (var path in new[] { SettingsModel.PagePath, "/admin/security", "/admin/jobs", "/admin/skills" })
+            Assert.Equal("/admin/forbidden", (await browser.GetAsync(path)).Headers.Location?.AbsolutePath);
+        var forged = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["userId"] = member.Id.ToString(), ["role"] = "admin",
+            ["__RequestVerificationToken"] = page.QuerySelector("form.whoami input[name=__RequestVerificationToken]")!.GetAttribute("value")!,
+        });
+        Assert.Equal("/admin/forbidden", (await browser.PostAsync(TeamModel.PagePath + "?handler=Role", forged)).Headers.Location?.AbsolutePath);
+        Assert.Equal(UserRole.Member, await RoleOfAsync(member));
+
+        // A member is still refused everything, the overview included.
+        var asMember = await AdminPages.SignedInAsync(fixture.App, member);
+        Assert.Equal("/admin/forbidden", (await asMember.GetAsync(TeamModel.PagePath)).Headers.Location?.AbsolutePath);
+        Assert.Equal("/admin/forbidden", (await asMember.GetAsync("/admin")).Headers.Location?.AbsolutePath);
     }
 
     static async Task PostRoleAsync(HttpClient browser, AngleSharp.Html.Dom.IHtmlDocument page, AppUser who, string role)

@@ -12,15 +12,10 @@ namespace Use60.Admin;
 /// <summary>A link in the admin site's navigation; each feature adds its own pages.</summary>
 public sealed record AdminNavItem(string Title, string Path, int Order);
 
-/// <summary>The navigation: every <see cref="AdminNavItem"/> a feature registered, in order.</summary>
-public sealed class AdminNavigation(IEnumerable<AdminNavItem> items)
-{
-    public IReadOnlyList<AdminNavItem> Items { get; } = [.. items.OrderBy(i => i.Order)];
-}
 
 public static class AdminFeature
 {
-    /// <summary>Owners and admins run the admin site; members and viewers get a 403 page.</summary>
+    /// <summary>Owners and admins run the admin site; viewers read the pages marked <see cref="ViewersCanSeeAttribute"/>; members get a 403 page.</summary>
     public const string Policy = "admin-site";
 
     const string OpenAdminSiteAction = "admin_login_open";
@@ -30,7 +25,7 @@ public static class AdminFeature
         services.AddRazorPages(pages =>
         {
             pages.RootDirectory = "/";
-            // Secure by default: every page needs an owner or admin unless it says [AllowAnonymous].
+            // Secure by default: every page needs an owner or admin unless it says [AllowAnonymous] (or [ViewersCanSee], to read).
             pages.Conventions.AuthorizeFolder("/", Policy);
             // A session that still owes its second factor reaches only the pages that collect it.
             pages.Conventions.ConfigureFilter(new SecondFactorFilter());
@@ -59,14 +54,15 @@ public static class AdminFeature
         services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy
             .AddAuthenticationSchemes(AdminClaims.Scheme)
             .RequireAuthenticatedUser()
-            .RequireRole(SnakeCase.ValueOf(UserRole.Owner), SnakeCase.ValueOf(UserRole.Admin)));
+            .AddRequirements(new AdminSiteRequirement()));
+        services.AddSingleton<IAuthorizationHandler, AdminSiteRequirement>();
         services.AddSingleton<AdminLoginLinks>();
         services.AddScoped<AdminSecondFactor>();
         services.AddSingleton(new AdminNavItem("Overview", "/admin", 0));
         services.AddSingleton<AdminNavigation>();
         services.AddCommand<AdminLinkCommand>();
         services.AddSlackListeners(slack => slack
-            .Command(SlackHelp.Sixty, "login", "a one-time link to the admin site (owners and admins)", SendLoginLinkAsync)
+            .Command(SlackHelp.Sixty, "login", "a one-time link to the admin site (owners, admins; viewers to read)", SendLoginLinkAsync)
             // A link button: the browser opens the link; Slack still reports the click, which needs no answer.
             .Action(OpenAdminSiteAction, _ => Task.CompletedTask));
         return services;
@@ -75,9 +71,9 @@ public static class AdminFeature
     /// <summary>/sixty login: the link goes by DM, only to those who may use it.</summary>
     static async Task SendLoginLinkAsync(SlackRequest request)
     {
-        if (!request.User.CanAdminister)
+        if (!request.User.CanOpenAdminSite)
         {
-            request.Reply(new SlackMessage($"Sorry, only owners and admins of {request.Org.Name} can open the admin site. " +
+            request.Reply(new SlackMessage($"Sorry, only owners, admins and viewers of {request.Org.Name} can open the admin site. " +
                                            "If you need a setting changed, ask one of them."));
             return;
         }
@@ -157,9 +153,9 @@ sealed class AdminLinkCommand(SystemDb system, AdminLoginLinks links) : ICommand
         context.Out.WriteLine($"Admin sign-in: {url}");
         context.Error.WriteLine($"For {user.Name} ({SnakeCase.ValueOf(user.Role)} of {holderOrg.Name}); " +
                                 $"valid for {AdminLoginLinks.Lifetime.TotalMinutes:0} minutes, usable once.");
-        if (!user.CanAdminister)
+        if (!user.CanOpenAdminSite)
             context.Error.WriteLine($"Note: {user.Name} is a {SnakeCase.ValueOf(user.Role)}; the admin pages will refuse them " +
-                                    "until an owner makes them an admin.");
+                                    "until an owner makes them an admin (or a viewer, to read).");
         return Commands.Ok;
     }
 

@@ -27,8 +27,8 @@ public enum MeetingSource
 
 public static class DealStages
 {
-    /// <summary>An open deal with no activity for this long is stalled (the seeds' 7+ days).</summary>
-    public static readonly TimeSpan StallThreshold = TimeSpan.FromDays(7);
+    /// <summary>An open deal with no activity for this many days is stalled (the seeds' 7+ days), unless the org chose otherwise.</summary>
+    public const int DefaultStallDays = 7;
 
     public static int DefaultProbability(DealStage stage) => stage switch
     {

@@ -42,8 +42,11 @@ public sealed class CrmQueries(Use60Db db)
     public Task<PipelineSummary> PipelineAsync(Guid me, DateOnly today, DateTimeOffset now, CancellationToken cancellationToken) =>
         db.BatchAsync(batch => Pipeline(batch, me, today, now), cancellationToken);
 
-    public DbResult<PipelineSummary> Pipeline(DbBatch batch, Guid me, DateOnly today, DateTimeOffset now) =>
-        Deals(batch, $"d.user_id = {me} AND d.stage NOT IN ('closed_won', 'closed_lost')").Select(open =>
+    public DbResult<PipelineSummary> Pipeline(DbBatch batch, Guid me, DateOnly today, DateTimeOffset now)
+    {
+        // The org's own threshold (Settings), as the stall alerts use it.
+        var stallDays = batch.Add<int?>($"SELECT to_json(stall_threshold_days) FROM org_settings");
+        return Deals(batch, $"d.user_id = {me} AND d.stage NOT IN ('closed_won', 'closed_lost')").Select(open =>
         {
             var lines = open.Select(d => Line(d.Deal, d.Company, now)).ToList();
             var weekEnd = today.AddDays(7 - ((int)today.DayOfWeek + 6) % 7 - 1); // Sunday of this week
@@ -52,8 +55,9 @@ public sealed class CrmQueries(Use60Db db)
                 lines.Select(l => l.Currency).FirstOrDefault() ?? "USD",
                 [.. lines.GroupBy(l => l.Stage).OrderBy(g => Enum.Parse<DealStage>(g.Key, true)).Select(g => new StageTotal(g.Key, g.Count(), g.Sum(l => l.Amount)))],
                 [.. lines.Where(l => l.CloseDate is { } close && close >= today && close <= weekEnd).OrderBy(l => l.CloseDate)],
-                [.. lines.Where(l => l.DaysSinceActivity >= DealStages.StallThreshold.Days).OrderByDescending(l => l.DaysSinceActivity)]);
+                [.. lines.Where(l => l.DaysSinceActivity >= (stallDays.Value ?? DealStages.DefaultStallDays)).OrderByDescending(l => l.DaysSinceActivity)]);
         });
+    }
 
     /// <summary>Real meetings (more than one attendee, not cancelled) of the rep's calendar starting in [from, to).</summary>
     public Task<IReadOnlyList<MeetingLine>> MeetingsAsync(Guid me, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>

@@ -41,6 +41,9 @@ public sealed class AppUser : IOrgOwned, ICreatedAt, IUpdatedAt
 
     public bool CanAdminister => Role is UserRole.Owner or UserRole.Admin;
 
+    /// <summary>Viewers open the admin site too, to read the pages open to them.</summary>
+    public bool CanOpenAdminSite => CanAdminister || Role is UserRole.Viewer;
+
     public TimeZoneInfo Zone => TimeZones.Find(TimeZone);
 }
 
@@ -64,7 +67,15 @@ public sealed class OrgSettings : IOrgOwned, IUpdatedAt
     public bool EnableCopilotSharing { get; private set; }
 
     /// <summary>An open deal with no activity for this many days is stalled (the seeds' 7).</summary>
-    public int StallThresholdDays { get; set; } = 7;
+    public int StallThresholdDays { get; set; } = Crm.DealStages.DefaultStallDays;
+
+    /// <summary>When a rep who never chose gets the daily summary, on their own clock (reps choose their own in /sixty settings).</summary>
+    public TimeOnly DefaultDigestTime { get; set; } = DefaultDigestTimeOfDay;
+
+    public static readonly TimeOnly DefaultDigestTimeOfDay = new(9, 0);
+
+    /// <summary>Times that can be chosen for the daily summary: every half hour from 6:00 to 12:00.</summary>
+    public static readonly TimeOnly[] DigestTimes = [.. Enumerable.Range(0, 13).Select(i => new TimeOnly(6, 0).AddMinutes(30 * i))];
 
     /// <summary>A Slack channel id where deals moving to closed-won or closed-lost are announced; none: not announced.</summary>
     public string? WinLossChannel { get; set; }

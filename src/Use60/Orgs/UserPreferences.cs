@@ -15,10 +15,8 @@ public sealed class UserPreferences : IOrgOwned, IUpdatedAt
     public Guid UserId { get; set; }
     public bool DailyDigest { get; set; } = true;
 
-    /// <summary>When the daily digest comes, on the rep's own wall clock.</summary>
-    public TimeOnly DigestTime { get; set; } = DefaultDigestTime;
-
-    public static readonly TimeOnly DefaultDigestTime = new(9, 0);
+    /// <summary>When the daily digest comes, on the rep's own wall clock; null: the org's default (<see cref="OrgSettings.DefaultDigestTime"/>).</summary>
+    public TimeOnly? DigestTime { get; set; }
     public bool MeetingBriefs { get; set; } = true;
     public bool TaskReminders { get; set; } = true;
     public bool DealAlerts { get; set; } = true;
@@ -52,10 +50,7 @@ public static class SettingsModal
     const string ProactiveBlock = "proactive", ProactiveAction = "proactive";
     const string QuietBlock = "quiet", QuietAction = "quiet_days";
     const string SnoozeBlock = "snooze", SnoozeAction = "snooze_days";
-    const string DigestBlock = "digest_time", DigestAction = "digest_time";
-
-    /// <summary>Digest times a rep can pick: every half hour from 6:00 to 12:00.</summary>
-    static readonly TimeOnly[] DigestTimes = [.. Enumerable.Range(0, 13).Select(i => new TimeOnly(6, 0).AddMinutes(30 * i))];
+    const string DigestBlock = "digest_time", DigestAction = "digest_time", OrgDigestTime = "org_default";
     public const int MaxSnoozeDays = 90;
 
     static readonly (string Value, string Text)[] Proactive =
@@ -77,6 +72,8 @@ public static class SettingsModal
         var db = request.Service<Use60Db>();
         var preferences = await db.UserPreferences.AsNoTracking().SingleOrDefaultAsync(p => p.UserId == request.User.Id, request.Aborted)
                           ?? new UserPreferences();
+        var orgDefault = await OrgDigestTimeAsync(db, request.Aborted);
+        SelectOption[] digestTimes = [new($"Team default ({Clock(orgDefault)})", OrgDigestTime), .. OrgSettings.DigestTimes.Select(DigestOption)];
         var clock = request.Service<TimeProvider>();
         var snoozed = preferences.SnoozedUntil > clock.GetUtcNow()
             ? $"Snoozed until {TimeZoneInfo.ConvertTime(preferences.SnoozedUntil.Value, request.User.Zone):dddd d MMMM HH:mm}."
@@ -92,7 +89,7 @@ public static class SettingsModal
             new InputBlock("Messages I send you", new CheckboxesElement(ProactiveAction,
                 [.. Proactive.Select(p => new SelectOption(p.Text, p.Value))], enabled.Count > 0 ? enabled : null), Optional: true) { BlockId = ProactiveBlock },
             new InputBlock("Daily summary at", new StaticSelectElement(DigestAction, "Pick a time",
-                [.. DigestTimes.Select(DigestOption)], DigestOption(preferences.DigestTime)), Optional: true,
+                digestTimes, preferences.DigestTime is { } own ? DigestOption(own) : digestTimes[0]), Optional: true,
                 Hint: "On your own clock, on days that are not quiet days.") { BlockId = DigestBlock },
             new InputBlock("Quiet days", new CheckboxesElement(QuietAction, [.. Days.Select(d => new SelectOption(Title(d), d))],
                 preferences.QuietDays.Count > 0 ? [.. preferences.QuietDays.Select(d => new SelectOption(Title(d), d))] : null),
@@ -107,11 +104,13 @@ public static class SettingsModal
         var errors = new Dictionary<string, string>();
         var zone = request.ViewValue(ZoneBlock, ZoneAction);
         if (!TimeZones.TryFind(zone, out _)) errors[ZoneBlock] = "Pick a time zone from the list.";
-        TimeOnly? digestTime = null;
+        // Not picked: unchanged; the team default: null (follow the org); else one of the listed times.
+        (bool Picked, TimeOnly? Time) digestTime = (false, null);
         if (request.ViewValue(DigestBlock, DigestAction) is { Length: > 0 } digestText)
         {
-            if (TimeOnly.TryParseExact(digestText, "HH:mm", CultureInfo.InvariantCulture, DateTimeStyles.None, out var time) && DigestTimes.Contains(time))
-                digestTime = time;
+            if (digestText == OrgDigestTime) digestTime = (true, null);
+            else if (TimeOnly.TryParseExact(digestText, "HH:mm", CultureInfo.InvariantCulture, DateTimeStyles.None, out var time) && OrgSettings.DigestTimes.Contains(time))
+                digestTime = (true, time);
             else errors[DigestBlock] = "Pick a time from the list.";
         }
         var snoozeText = request.ViewValue(SnoozeBlock, SnoozeAction)?.Trim();
@@ -141,7 +140,7 @@ public static class SettingsModal
         preferences.TaskReminders = chosen.Contains("task_reminders");
         preferences.DealAlerts = chosen.Contains("deal_alerts");
         preferences.QuietDays = quiet;
-        if (digestTime is { } at) preferences.DigestTime = at;
+        if (digestTime.Picked) preferences.DigestTime = digestTime.Time;
         var now = request.Service<TimeProvider>().GetUtcNow();
         if (snoozeDays is { } snooze) preferences.SnoozedUntil = snooze == 0 ? null : now.AddDays(snooze);
         var user = await db.Users.SingleAsync(u => u.Id == request.User.Id, request.Aborted);
@@ -149,7 +148,8 @@ public static class SettingsModal
         await db.SaveChangesAsync(request.Aborted);
 
         var summary = chosen.Count == 0 ? "no proactive messages" : string.Join(", ", Proactive.Where(p => chosen.Contains(p.Value)).Select(p => p.Text.ToLowerInvariant()));
-        if (preferences.DailyDigest) summary = summary.Replace("daily pipeline summary", $"daily pipeline summary at {preferences.DigestTime:HH:mm}");
+        if (preferences.DailyDigest)
+            summary = summary.Replace("daily pipeline summary", $"daily pipeline summary at {Clock(preferences.DigestTime ?? await OrgDigestTimeAsync(db, request.Aborted))}");
         request.Reply(new SlackMessage($":white_check_mark: Settings saved. Time zone {zone}; you get {summary}" +
                                        (preferences.SnoozedUntil > now ? $"; snoozed for {snoozeDays} day(s)." : ".")), ReplyTarget.DirectMessage);
     }
@@ -165,7 +165,13 @@ public static class SettingsModal
 
     static SelectOption ZoneOption(string id) => new(id.Replace('_', ' '), id);
 
-    static SelectOption DigestOption(TimeOnly time) => new(time.ToString("HH:mm", CultureInfo.InvariantCulture), time.ToString("HH:mm", CultureInfo.InvariantCulture));
+    static SelectOption DigestOption(TimeOnly time) => new(Clock(time), Clock(time));
+
+    static string Clock(TimeOnly time) => time.ToString("HH:mm", CultureInfo.InvariantCulture);
+
+    /// <summary>The org's default digest time (the tenant scope sees only its own org's settings).</summary>
+    public static async Task<TimeOnly> OrgDigestTimeAsync(Use60Db db, CancellationToken cancellationToken) =>
+        await db.OrgSettings.AsNoTracking().Select(s => (TimeOnly?)s.DefaultDigestTime).SingleOrDefaultAsync(cancellationToken) ?? OrgSettings.DefaultDigestTimeOfDay;
 
     static string Title(string day) => char.ToUpperInvariant(day[0]) + day[1..];
 }

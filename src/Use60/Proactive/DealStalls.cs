@@ -51,7 +51,7 @@ public sealed class DealStalls(SystemDb system, IServiceScopeFactory scopes, Tim
               AND (p.snoozed_until IS NULL OR p.snoozed_until <= {now})
               AND (s.until IS NULL OR s.until <= {now})
               AND NOT (lower(trim(to_char(stall.local_now, 'Day'))) = ANY (coalesce(p.quiet_days, ARRAY['saturday', 'sunday'])))
-              AND stall.local_now::time >= coalesce(p.digest_time, '09:00') AND stall.local_now::time < {workdayEnds}
+              AND stall.local_now::time >= coalesce(p.digest_time, os.default_digest_time) AND stall.local_now::time < {workdayEnds}
               AND NOT EXISTS (SELECT 1 FROM proactive_deliveries x WHERE x.user_id = u.id AND x.workflow = 'deal_stall' AND x.entity_key = stall.key)
             ORDER BY d.user_id, d.last_activity_at NULLS FIRST
             """).ToListAsync(cancellationToken);

@@ -28,8 +28,9 @@ static class HomeTab
         var meetings = await crm.MeetingsAsync(rep.Id, dayStart, TimeZones.StartOfDay(today.AddDays(1), zone), request.Aborted);
         var overdue = await crm.OverdueTasksAsync(rep.Id, today, request.Aborted);
         var pipeline = await crm.PipelineAsync(rep.Id, today, now, request.Aborted);
-        var preferences = await request.Service<Use60Db>().UserPreferences.AsNoTracking().SingleOrDefaultAsync(p => p.UserId == rep.Id, request.Aborted)
-                          ?? new UserPreferences();
+        var db = request.Service<Use60Db>();
+        var preferences = await db.UserPreferences.AsNoTracking().SingleOrDefaultAsync(p => p.UserId == rep.Id, request.Aborted) ?? new UserPreferences();
+        var orgDigestTime = await SettingsModal.OrgDigestTimeAsync(db, request.Aborted);
         var help = SlackHelp.Message(request.Service<SlackListeners>());
 
         var first = rep.Name.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? rep.Name;
@@ -44,7 +45,7 @@ static class HomeTab
                 $"*Closing this week*\n{pipeline.ClosingThisWeek.Count}", $"*Stalled*\n{pipeline.Stalled.Count}",
             ]),
             new DividerBlock(),
-            new SectionBlock("*What I send you*\n" + Settings(preferences, now, zone),
+            new SectionBlock("*What I send you*\n" + Settings(preferences, orgDigestTime, now, zone),
                 Accessory: new ButtonElement("Change settings", SettingsModal.OpenAction)),
             new DividerBlock(),
             .. help.Blocks.Skip(1),
@@ -52,12 +53,12 @@ static class HomeTab
         await request.Service<SlackApi>().PublishHomeAsync(token, rep.SlackUserId!, home, request.Aborted);
     }
 
-    static string Settings(UserPreferences preferences, DateTimeOffset now, TimeZoneInfo zone)
+    static string Settings(UserPreferences preferences, TimeOnly orgDigestTime, DateTimeOffset now, TimeZoneInfo zone)
     {
         string OnOff(bool on) => on ? "on" : "off";
         var lines = new List<string>
         {
-            $"• Pipeline summary: {(preferences.DailyDigest ? "at " + preferences.DigestTime.ToString("HH:mm", CultureInfo.InvariantCulture) : "off")}",
+            $"• Pipeline summary: {(preferences.DailyDigest ? "at " + (preferences.DigestTime ?? orgDigestTime).ToString("HH:mm", CultureInfo.InvariantCulture) : "off")}",
             $"• Meeting briefs: {OnOff(preferences.MeetingBriefs)} · Task reminders: {OnOff(preferences.TaskReminders)} · Stalled-deal alerts: {OnOff(preferences.DealAlerts)}",
             $"• Quiet days: {(preferences.QuietDays.Count == 0 ? "none" : string.Join(", ", preferences.QuietDays.Select(d => char.ToUpperInvariant(d[0]) + d[1..])))}",
         };

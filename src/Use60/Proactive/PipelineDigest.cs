@@ -42,14 +42,15 @@ public sealed class PipelineDigest(SystemDb system, IServiceScopeFactory scopes,
             SELECT u.org_id AS "OrgId", u.id AS "UserId", (({now} AT TIME ZONE u.time_zone))::date AS "LocalDate"
             FROM users u
             JOIN orgs o ON o.id = u.org_id
+            JOIN org_settings os ON os.org_id = u.org_id
             LEFT JOIN user_preferences p ON p.org_id = u.org_id AND p.user_id = u.id
             WHERE u.slack_user_id IS NOT NULL AND o.slack_disabled_at IS NULL
               AND u.time_zone IN (SELECT name FROM pg_timezone_names)
               AND coalesce(p.daily_digest, true)
               AND (p.snoozed_until IS NULL OR p.snoozed_until <= {now})
               AND NOT (lower(trim(to_char(({now} AT TIME ZONE u.time_zone), 'Day'))) = ANY (coalesce(p.quiet_days, ARRAY['saturday', 'sunday'])))
-              AND (({now} AT TIME ZONE u.time_zone)::time - coalesce(p.digest_time, '09:00')) >= interval '0'
-              AND (({now} AT TIME ZONE u.time_zone)::time - coalesce(p.digest_time, '09:00')) < {late}
+              AND (({now} AT TIME ZONE u.time_zone)::time - coalesce(p.digest_time, os.default_digest_time)) >= interval '0'
+              AND (({now} AT TIME ZONE u.time_zone)::time - coalesce(p.digest_time, os.default_digest_time)) < {late}
               AND NOT EXISTS (SELECT 1 FROM proactive_deliveries d
                               WHERE d.user_id = u.id AND d.workflow = 'daily_digest'
                                 AND d.entity_key = (({now} AT TIME ZONE u.time_zone))::date::text)

@@ -33,6 +33,7 @@ public sealed class TaskReminders(SystemDb system, IServiceScopeFactory scopes, 
             SELECT u.org_id AS "OrgId", u.id AS "UserId", local.today AS "LocalDate"
             FROM users u
             JOIN orgs o ON o.id = u.org_id
+            JOIN org_settings os ON os.org_id = u.org_id
             LEFT JOIN user_preferences p ON p.org_id = u.org_id AND p.user_id = u.id
             CROSS JOIN LATERAL (SELECT ({now} AT TIME ZONE u.time_zone) AS now, ({now} AT TIME ZONE u.time_zone)::date AS today) local
             WHERE u.slack_user_id IS NOT NULL AND o.slack_disabled_at IS NULL
@@ -40,8 +41,8 @@ public sealed class TaskReminders(SystemDb system, IServiceScopeFactory scopes, 
               AND coalesce(p.task_reminders, true)
               AND (p.snoozed_until IS NULL OR p.snoozed_until <= {now})
               AND NOT (lower(trim(to_char(local.now, 'Day'))) = ANY (coalesce(p.quiet_days, ARRAY['saturday', 'sunday'])))
-              AND (local.now::time - coalesce(p.digest_time, '09:00')) >= interval '0'
-              AND (local.now::time - coalesce(p.digest_time, '09:00')) < {late}
+              AND (local.now::time - coalesce(p.digest_time, os.default_digest_time)) >= interval '0'
+              AND (local.now::time - coalesce(p.digest_time, os.default_digest_time)) < {late}
               AND EXISTS (SELECT 1 FROM tasks t WHERE t.user_id = u.id AND t.status = 'open' AND t.due_date < local.today)
               AND NOT EXISTS (SELECT 1 FROM proactive_deliveries d
                               WHERE d.user_id = u.id AND d.workflow = 'task_reminder' AND d.entity_key = local.today::text)

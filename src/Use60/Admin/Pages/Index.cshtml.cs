@@ -8,6 +8,7 @@ using Use60.Orgs;
 namespace Use60.Admin.Pages;
 
 /// <summary>The org at a glance, read through the tenant-scoped DbContext: row-level security decides what counts.</summary>
+[ViewersCanSee]
 public sealed class OverviewModel(Use60Db db, TimeProvider clock) : PageModel
 {
     public Org Org { get; private set; } = null!;
@@ -35,7 +36,7 @@ public sealed class OverviewModel(Use60Db db, TimeProvider clock) : PageModel
         AllDeals = await db.Deals.CountAsync(cancellationToken);
         OpenDeals = await open.CountAsync(cancellationToken);
         Pipeline = await open.SumAsync(d => d.Amount, cancellationToken);
-        var stalledBefore = now - DealStages.StallThreshold;
+        var stalledBefore = now.AddDays(-Settings.StallThresholdDays);
         StalledDeals = await open.CountAsync(d => d.LastActivityAt == null || d.LastActivityAt < stalledBefore, cancellationToken);
 
         Meetings = await db.Meetings.CountAsync(cancellationToken);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -78,10 +79,14 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         return await SaveSettingsAsync(orgId, me, "sharing", before, after, before.Equals(after), cancellationToken);
     }
 
-    public async Task<IActionResult> OnPostProactiveAsync([FromForm] string? stallDays, [FromForm] string? winLossChannel, CancellationToken cancellationToken)
+    public async Task<IActionResult> OnPostProactiveAsync([FromForm] string? stallDays, [FromForm] string? winLossChannel, [FromForm] string? digestTime,
+        CancellationToken cancellationToken)
     {
         var (orgId, me) = Admin();
         if (!int.TryParse(stallDays, out var days) || days is < 1 or > 90) Problems["StallDays"] = "Enter a whole number of days from 1 to 90.";
+        if (!TimeOnly.TryParseExact(digestTime ?? "", "HH:mm", CultureInfo.InvariantCulture, DateTimeStyles.None, out var digestAt)
+            || !OrgSettings.DigestTimes.Contains(digestAt))
+            Problems["DigestTime"] = "Pick a time from the list (every half hour from 06:00 to 12:00).";
         var channel = string.IsNullOrWhiteSpace(winLossChannel) ? null : winLossChannel.Trim();
         if (channel is not null && !ChannelId().IsMatch(channel))
             Problems["WinLossChannel"] = "Enter a Slack channel ID such as C0123ABCD (channel details → bottom of the About tab), or leave it empty for no posts.";
@@ -92,9 +97,10 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
             return Page();
         }
         var settings = await db.OrgSettings.SingleAsync(cancellationToken);
-        var before = new { stall_threshold_days = settings.StallThresholdDays, win_loss_channel = settings.WinLossChannel };
-        (settings.StallThresholdDays, settings.WinLossChannel) = (days, channel);
-        var after = new { stall_threshold_days = days, win_loss_channel = channel };
+        var before = new { stall_threshold_days = settings.StallThresholdDays, win_loss_channel = settings.WinLossChannel,
+            default_digest_time = settings.DefaultDigestTime.ToString("HH:mm", CultureInfo.InvariantCulture) };
+        (settings.StallThresholdDays, settings.WinLossChannel, settings.DefaultDigestTime) = (days, channel, digestAt);
+        var after = new { stall_threshold_days = days, win_loss_channel = channel, default_digest_time = digestAt.ToString("HH:mm", CultureInfo.InvariantCulture) };
         return await SaveSettingsAsync(orgId, me, "proactive", before, after, before.Equals(after), cancellationToken);
     }
 

@@ -9,8 +9,9 @@ namespace Use60.Orgs.Pages;
 
 /// <summary>
 /// Team (/admin/team): the org's members with their role and time zone. Owners change roles (owner, admin, member, viewer as
-/// in the seeds' role table); admins see the team but change nothing. An org always keeps at least one owner.
+/// in the seeds' role table); admins and viewers see the team but change nothing. An org always keeps at least one owner.
 /// </summary>
+[ViewersCanSee]
 public sealed class TeamModel(Use60Db db, SecurityAudit audit) : PageModel
 {
     public const string PagePath = "/admin/team";
