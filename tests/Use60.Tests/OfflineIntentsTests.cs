@@ -36,6 +36,14 @@ public sealed class OfflineIntentsTests
         AssertIntent(Parse(text), MeetingsForPeriod, ("period", period));
 
     [Theory]
+    [InlineData("what did TechCorp say about pricing?", "TechCorp pricing")]
+    [InlineData("Did Sarah mention the security review", "Sarah the security review")]
+    [InlineData("when did we discuss onboarding?", "onboarding")]
+    [InlineData("search my calls for SOC 2", "SOC 2")]
+    public void Questions_about_what_was_said_search_the_recorded_meetings(string text, string query) =>
+        AssertIntent(Parse(text), SearchMeetings, ("query", query));
+
+    [Theory]
     [InlineData("prep me for my next meeting")]
     [InlineData("Please brief me on my next call!")]
     [InlineData("who's my next meeting with?")]

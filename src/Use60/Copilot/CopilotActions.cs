@@ -26,8 +26,8 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
     public static readonly IReadOnlyList<string> Names =
     [
         "get_meetings_for_period", "get_next_meeting", "get_last_meeting", "get_pipeline_summary", "search_deals", "get_deal", "get_contact",
-        "get_overdue_tasks", "draft_email", "create_task", "update_deal_stage", "log_activity", "send_email", "post_slack_message",
-        "run_skill", "run_sequence",
+        "get_overdue_tasks", "search_meetings", "draft_email", "create_task", "update_deal_stage", "log_activity", "send_email",
+        "post_slack_message", "run_skill", "run_sequence",
     ];
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
@@ -96,6 +96,11 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
             "get_last_meeting" => MeetingJson(await crm.LastMeetingAsync(session.User.Id, session.Now, cancellationToken)
                                               ?? throw new ActionException("You have no past meetings with other people in your calendar.")),
             "get_pipeline_summary" => Node(await crm.PipelineAsync(session.User.Id, session.Today, session.Now, cancellationToken), "pipeline_summary"),
+            "search_meetings" => new JsonObject
+            {
+                ["meetings"] = Node(await crm.SearchMeetingsAsync(Str(parameters, "query")
+                    ?? throw new ActionException("search_meetings needs a query: the words to look for in what was said."), 5, cancellationToken)),
+            },
             "search_deals" => new JsonObject
             {
                 ["deals"] = Node(await crm.SearchDealsAsync(Str(parameters, "query"), Str(parameters, "stage"), session.Now, 10, cancellationToken)),

@@ -95,7 +95,7 @@ public sealed class CopilotTools
                  "post_slack_message, create_task, update_deal_stage, log_activity) only return a preview the rep must confirm; they never run directly.")]
     public async Task<JsonObject> ExecuteActionAsync(
         [Description("The action: get_meetings_for_period, get_next_meeting, get_last_meeting, get_pipeline_summary, search_deals, get_deal, " +
-                     "get_contact, get_overdue_tasks, draft_email, create_task, update_deal_stage, log_activity, send_email, post_slack_message, " +
+                     "get_contact, get_overdue_tasks, search_meetings (what was said in recorded meetings: {\"query\":\"TechCorp pricing\"}), draft_email, create_task, update_deal_stage, log_activity, send_email, post_slack_message, " +
                      "run_skill, run_sequence")] string action,
         [Description("The action's parameters as a JSON object, e.g. {\"period\":\"today\"} or {\"sequence_key\":\"seq-next-meeting-command-center\",\"inputs\":{}}")]
         JsonObject? @params = null,

@@ -14,6 +14,7 @@ public enum OfflineIntentKind
     CreateReminder,       // slots title ("call Bob"), due ("yyyy-MM-dd", absent when no date was recognised)
     DraftEmail,           // slots name (as typed, absent when none), topic (absent when none)
     DealStatus,           // slot deal ("Acme")
+    SearchMeetings,       // slot query: "what did TechCorp say about pricing" → "TechCorp pricing"
     Confirm,              // the whole message is a confirmation: "confirm", "yes, send it", "go ahead"
     Cancel,               // the whole message is a cancellation: "cancel", "no, don't send it", "never mind"
     Declined,             // slot reason: "politics" | "religion" | "personal_data" | "off_topic"
@@ -144,6 +145,15 @@ public static partial class OfflineIntents
     """, Options)]
     private static partial Regex Meetings();
 
+    // What was said in recorded meetings: the words that carry the search, without the question around them.
+    [GeneratedRegex("""
+        ^what\s+did\s+(?<who>.+?)\s+(?:say|said|mention|tell\s+(?:me|us))\s+(?:about|on|regarding)\s+(?<topic>.+)$
+      | ^(?:did|has)\s+(?<who>.+?)\s+(?:ever\s+)?(?:say|said|mention(?:ed)?|bring\s+up|brought\s+up|talk(?:ed)?\s+about)\s+(?<topic>.+)$
+      | ^(?:when|where)\s+did\s+(?:we|they|i)\s+(?:discuss|talk\s+about|mention|cover)\s+(?<topic>.+)$
+      | ^(?:search|find|look\s+up)\s+(?:in\s+)?(?:my\s+|our\s+|the\s+)?(?:meetings?|calls?|transcripts?|recordings?)\s+(?:for|about)\s+(?<topic>.+)$
+    """, Options)]
+    private static partial Regex SearchMeetings();
+
     // Questions only: "update the Acme deal to closed won" is an edit, not a status question.
     [GeneratedRegex($$"""
         ^(?:what{{Is}}\s+)?(?:any\s+)?(?:the\s+)?(?:latest\s+|deal\s+)?(?:status|updates?|news|latest)\s+(?:of|on|for|with)\s+(?:the\s+)?(?<deal>.+?)(?:\s+deals?)?$
@@ -197,6 +207,7 @@ public static partial class OfflineIntents
         (OfflineIntentKind.OverdueTasks, Overdue()),
         (OfflineIntentKind.PipelineSummary, Pipeline()),   // before meetings: "what's closing this week"
         (OfflineIntentKind.MeetingsForPeriod, Meetings()),
+        (OfflineIntentKind.SearchMeetings, SearchMeetings()),
         (OfflineIntentKind.DealStatus, DealStatus()),
     ];
 
@@ -249,6 +260,8 @@ public static partial class OfflineIntents
         foreach (Group group in match.Groups)
             if (group.Success && !char.IsDigit(group.Name[0]) && Clean(group.Value) is { Length: > 0 } value)
                 slots[group.Name] = value;
+        if (kind == OfflineIntentKind.SearchMeetings)
+            return new() { ["query"] = string.Join(' ', new[] { slots.GetValueOrDefault("who"), slots.GetValueOrDefault("topic") }.OfType<string>()) };
         if (kind == OfflineIntentKind.MeetingsForPeriod)
             slots["period"] = slots.GetValueOrDefault("period", "today").ToLowerInvariant() switch
             {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.SemanticKernel;
 
@@ -69,6 +70,15 @@ public sealed class OfflinePlanner(CopilotTools tools, CopilotSession session)
                 result["type"] = "deal_status";
                 session.Structured.Add(result);
                 return new PlannerAnswer($"Here's where {deal.Name} stands.");
+            }
+            case OfflineIntentKind.SearchMeetings:
+            {
+                var result = await ExecuteAsync("search_meetings", new() { ["query"] = intent.Slot("query") }, cancellationToken);
+                if (result["error"] is not null) return new PlannerAnswer((string)result["error"]!);
+                var hits = result["meetings"]!.AsArray();
+                if (hits.Count == 0) return new PlannerAnswer($"I found nothing about \"{intent.Slot("query")}\" in your recorded meetings.");
+                return new PlannerAnswer($"Here's what I found in your recorded meetings:\n" + string.Join('\n', hits.Select(h =>
+                    $"• *{(string)h!["title"]!}* ({DateTimeOffset.Parse((string)h["start"]!, CultureInfo.InvariantCulture).ToString("d MMM", CultureInfo.InvariantCulture)}): {(string)h["snippet"]!}")));
             }
             case OfflineIntentKind.Declined:
                 return new PlannerAnswer(Decline(intent.Slot("reason")));

@@ -155,9 +155,29 @@ public sealed class Meeting : IOrgOwned, ICreatedAt, IUpdatedAt
     public MeetingSource SourceType { get; set; } = MeetingSource.Manual;
     public string? Summary { get; set; }
     public string? Notes { get; set; }
+    /// <summary>The transcript as plain text, one "Speaker: words" line per segment (what search and the copilot read).</summary>
     public string? TranscriptText { get; set; }
+
+    /// <summary>The transcript as it came: who spoke when (seconds from the start).</summary>
+    public List<TranscriptSegment>? Transcript { get; set; }
+
+    public string? TranscriptProvider { get; set; }
+    public DateTimeOffset? TranscriptAt { get; set; }
+
+    /// <summary>The recording's id at its source (a notetaker bot, a Fathom recording).</summary>
+    public string? SourceRef { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>One stretch of a transcript: who spoke, from when to when (seconds from the start), and what they said.</summary>
+public sealed class TranscriptSegment
+{
+    public required string Speaker { get; set; }
+    public double Start { get; set; }
+    public double End { get; set; }
+    public required string Text { get; set; }
 }
 
 sealed class CrmConfiguration : IEntityTypeConfiguration<Company>, IEntityTypeConfiguration<Contact>, IEntityTypeConfiguration<Deal>,
@@ -199,5 +219,6 @@ sealed class CrmConfiguration : IEntityTypeConfiguration<Company>, IEntityTypeCo
         meeting.References<Meeting, AppUser>(m => m.OwnerUserId);
         meeting.References<Meeting, CalendarEvent>(m => m.CalendarEventId);
         meeting.References<Meeting, Deal>(m => m.DealId);
+        meeting.OwnsMany(m => m.Transcript, t => t.ToJson("transcript"));
     }
 }

@@ -4,6 +4,9 @@ using Use60.Data;
 
 namespace Use60.Crm;
 
+/// <summary>A recorded meeting that matched a search, with the passage that matched (the matched words between asterisks).</summary>
+public sealed record MeetingHit(Guid MeetingId, string Title, DateTimeOffset Start, string Source, Guid? DealId, string Snippet);
+
 public sealed record DealLine(Guid Id, string Name, string? Company, string Stage, decimal Amount, string Currency, int Probability,
     DateOnly? CloseDate, int? DaysSinceActivity, string? NextStep);
 
@@ -97,6 +100,31 @@ public sealed class CrmQueries(Use60Db db)
         var companies = await db.Companies.AsNoTracking().Where(c => ids.Contains(c.Id)).ToDictionaryAsync(c => c.Id, c => c.Name, cancellationToken);
         return [.. found.Select(d => Line(d, d.CompanyId is { } companyId ? companies.GetValueOrDefault(companyId) : null, now))];
     }
+
+    /// <summary>
+    /// Recorded meetings whose title, summary or transcript hold every word of <paramref name="query"/> (PostgreSQL full-text
+    /// search, English stemming: "pricing" finds "price"), best first, each with the passage that matched. Row-level security
+    /// decides whose meetings count, as for every read.
+    /// </summary>
+    public async Task<IReadOnlyList<MeetingHit>> SearchMeetingsAsync(string query, int limit, CancellationToken cancellationToken)
+    {
+        // The question around the words is not what was said: "what did TechCorp say about pricing" looks for TechCorp and pricing.
+        var words = string.Join(' ', query.Split((char[])[' ', '\t', '\n', '?', '!', ',', '.', ';', ':'], StringSplitOptions.RemoveEmptyEntries)
+            .Where(w => !QuestionWords.Contains(w)));
+        if (words.Length == 0) return [];
+        return await db.Database.SqlQuery<MeetingHit>($"""
+            SELECT m.id AS "MeetingId", m.title AS "Title", m.start_time AS "Start", m.source_type AS "Source", m.deal_id AS "DealId",
+                   ts_headline('english', coalesce(m.transcript_text, m.summary, m.title), q,
+                               'MaxFragments=2, MaxWords=30, MinWords=8, StartSel=*, StopSel=*, FragmentDelimiter=" … "') AS "Snippet"
+            FROM meetings m, websearch_to_tsquery('english', {words}) q
+            WHERE m.search @@ q
+            ORDER BY ts_rank(m.search, q) DESC, m.start_time DESC
+            LIMIT {limit}
+            """).ToListAsync(cancellationToken);
+    }
+
+    static readonly HashSet<string> QuestionWords = new(StringComparer.OrdinalIgnoreCase)
+        { "say", "said", "says", "mention", "mentioned", "mentions", "talk", "talked", "discuss", "discussed", "tell", "told", "anything" };
 
     public async Task<DealDetail?> DealAsync(Guid id, IReadOnlyList<string> competitors, DateOnly today, DateTimeOffset now,
         CancellationToken cancellationToken)

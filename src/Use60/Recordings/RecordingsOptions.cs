@@ -70,5 +70,6 @@ public static class RecordingsFeature
     public static IServiceCollection AddRecordings(this IServiceCollection services, IConfiguration configuration) =>
         services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration)
             .AddScoped<StorageMetrics>()
+            .AddSingleton<MeetingTranscripts>()
             .AddSingleton(new Admin.AdminNavItem("Storage costs", Pages.StorageModel.PagePath, 60));
 }
