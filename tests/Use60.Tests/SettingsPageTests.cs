@@ -19,7 +19,7 @@ public sealed class SettingsPageTests(CopilotUsagePageFixture fixture) : IClassF
         var org = await TestData.CreateOrgAsync(fixture.App.Services, "Profiled " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Member);
         var browser = await AdminPages.SignedInAsync(fixture.App, org[0]);
         var page = await GetAsync(browser);
-        Assert.Equal(4, page.QuerySelectorAll("table.integrations tbody tr").Length);
+        Assert.Equal(5, page.QuerySelectorAll("table.integrations tbody tr").Length);
         Assert.Equal("no", page.QuerySelector("tr[data-integration='Slack']")!.GetAttribute("data-ready"));
         Assert.Contains("OPENAI_API_KEY", page.QuerySelector("tr[data-integration='LLM endpoint']")!.TextContent);
 
