@@ -53,7 +53,8 @@ public sealed class MeetingBaasOptions : IValidatedOptions
     [EnvironmentVariable("MEETINGBAAS_API_KEY", "API key for MeetingBaaS recording bots. Unset: the notetaker is off.", Secret = true)]
     public string? ApiKey { get; set; }
 
-    [EnvironmentVariable("MEETINGBAAS_WEBHOOK_SECRET", "Verifies the signature of MeetingBaaS webhooks on /webhooks/meetingbaas.", Secret = true)]
+    [EnvironmentVariable("MEETINGBAAS_WEBHOOK_SECRET",
+        "The signing secret (whsec_…) of the MeetingBaaS webhook endpoint for /webhooks/meetingbaas: each webhook's Svix signature is checked with it.", Secret = true)]
     public string? WebhookSecret { get; set; }
 
     [EnvironmentVariable("MEETINGBAAS_API_URL", "Base URL of the MeetingBaaS API (default https://api.meetingbaas.com); tests point it at a local fake.")]
