@@ -171,18 +171,31 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
         var now = fixture.NextDay();
         var org = await OrgAsync(autoJoin: true, UserRole.Owner, UserRole.Member);
         var rep = org[1];
-        var (cancelledLink, movedLink, closeLink) = (NewMeetLink(), NewMeetLink(), NewMeetLink());
+        var (cancelledLink, movedLink, closeLink, guestLink) = (NewMeetLink(), NewMeetLink(), NewMeetLink(), NewMeetLink());
         var cancelled = await EventAsync(rep, "Cancelled call", now.AddMinutes(8), cancelledLink, Guest);
         var moved = await EventAsync(rep, "Moved demo", now.AddMinutes(9), movedLink, Guest);
         var close = await EventAsync(rep, "Brought forward", now.AddMinutes(9), closeLink, Guest);
+        var lawyered = await EventAsync(rep, "Terms", now.AddMinutes(9), guestLink, Guest);
         await RunAsync(fixture.App);
-        Assert.All(new[] { cancelledLink, movedLink, closeLink }, link => Assert.True(Assert.Single(MeetingBaas.BotsAt(link)).Scheduled));
+        Assert.All(new[] { cancelledLink, movedLink, closeLink, guestLink }, link => Assert.True(Assert.Single(MeetingBaas.BotsAt(link)).Scheduled));
 
         // The calendar sync removes a cancelled meeting, and keeps a moved one's row with its new time.
         await TestData.AsAsync(fixture.App.Services, rep, db => db.CalendarEvents.Where(e => e.Id == cancelled.Id).ExecuteDeleteAsync());
         await MoveAsync(moved, now.AddMinutes(40));
         await MoveAsync(close, now.AddMinutes(2));
+        // Someone from a do-not-record domain is invited after the bot was scheduled.
+        await SystemAsync(db => db.OrgSettings.Where(s => s.OrgId == org.Id)
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.NotetakerBlockedDomains, new List<string> { "lawfirm.example" })));
+        await TestData.AsAsync(fixture.App.Services, rep, async db =>
+        {
+            var terms = await db.CalendarEvents.SingleAsync(e => e.Id == lawyered.Id);
+            terms.Attendees = [.. terms.Attendees, new Attendee { Email = "counsel@lawfirm.example" }];
+            await db.SaveChangesAsync();
+        });
         await RunAsync(fixture.App);
+
+        Assert.True(Assert.Single(MeetingBaas.BotsAt(guestLink)).Cancelled);
+        Assert.Contains("lawfirm.example, a do-not-record domain", Assert.Single(await RecordingsAsync(r => r.CalendarEventId == lawyered.Id)).CancelledReason);
 
         Assert.True(Assert.Single(MeetingBaas.BotsAt(cancelledLink)).Cancelled);
         var gone = Assert.Single(await RecordingsAsync(r => r.MeetingUrl == cancelledLink));
