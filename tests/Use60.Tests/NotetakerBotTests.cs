@@ -104,9 +104,7 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
     [Fact]
     public async Task Auto_join_sends_exactly_one_bot_per_meeting_across_runs_and_two_replicas_and_audits_its_consent()
     {
-        var now = fixture.NextDay();
-        var org = await OrgAsync(autoJoin: true, UserRole.Owner, UserRole.Member);
-        var rep = org[1];
+        var (now, org, rep) = await NewDayAsync();
         var link = NewMeetLink();
         var meeting = await EventAsync(rep, "Pilot kickoff", now.AddMinutes(8), link, Guest);
 
@@ -168,9 +166,7 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
     [Fact]
     public async Task A_cancelled_meeting_loses_its_bot_and_a_moved_one_has_its_join_time_moved_or_its_bot_sent_again()
     {
-        var now = fixture.NextDay();
-        var org = await OrgAsync(autoJoin: true, UserRole.Owner, UserRole.Member);
-        var rep = org[1];
+        var (now, org, rep) = await NewDayAsync();
         var (cancelledLink, movedLink, closeLink, guestLink) = (NewMeetLink(), NewMeetLink(), NewMeetLink(), NewMeetLink());
         var cancelled = await EventAsync(rep, "Cancelled call", now.AddMinutes(8), cancelledLink, Guest);
         var moved = await EventAsync(rep, "Moved demo", now.AddMinutes(9), movedLink, Guest);
@@ -276,9 +272,7 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
     [Fact]
     public async Task Webhooks_need_a_valid_signature_are_processed_once_and_move_the_recording_on_and_a_failure_is_told_once()
     {
-        var now = fixture.NextDay();
-        var org = await OrgAsync(autoJoin: true, UserRole.Owner, UserRole.Member);
-        var rep = org[1];
+        var (now, org, rep) = await NewDayAsync();
         var (joinedLink, failedLink) = (NewMeetLink(), NewMeetLink());
         var joinedEvent = await EventAsync(rep, "Recorded call", now.AddMinutes(5), joinedLink, Guest);
         var failedEvent = await EventAsync(rep, "Locked room", now.AddMinutes(5), failedLink, Guest);
@@ -347,9 +341,7 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
     [Fact]
     public async Task A_meeting_service_that_is_down_is_asked_again_and_one_that_refuses_fails_the_recording_and_the_rep_is_told_once()
     {
-        var now = fixture.NextDay();
-        var org = await OrgAsync(autoJoin: true, UserRole.Owner, UserRole.Member);
-        var rep = org[1];
+        var (now, org, rep) = await NewDayAsync();
         var (flaky, refused) = (NewMeetLink(), NewMeetLink());
         var flakyEvent = await EventAsync(rep, "Flaky", now.AddMinutes(9), flaky, Guest);
         MeetingBaas.Fail(new FakeMeetingBaas.Failure(503, "FST_ERR_UNAVAILABLE", "Service Unavailable"));
@@ -379,9 +371,7 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
     [Fact]
     public async Task Dont_record_on_the_brief_marks_the_meeting_calls_its_bot_back_is_audited_and_updates_the_message()
     {
-        var now = fixture.NextDay();
-        var org = await OrgAsync(autoJoin: true, UserRole.Owner, UserRole.Member);
-        var rep = org[1];
+        var (now, org, rep) = await NewDayAsync();
         var link = NewMeetLink();
         var meeting = await EventAsync(rep, "Contract review", now.AddMinutes(8), link, Guest);
         await RunAsync(fixture.App);
@@ -435,17 +425,18 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
         var org = await OrgAsync(autoJoin: true, UserRole.Owner, UserRole.Member, UserRole.Member);
         var other = await OrgAsync(autoJoin: true, UserRole.Owner);
         var (owner, member, colleague) = (org[0], org[1], org[2]);
-        foreach (var rep in new[] { member, colleague, other[0] })
-            await TestData.AsAsync(fixture.App.Services, rep, db =>
+        // Each rep records a meeting of their own, as that rep.
+        Task<int> RecordAs(AppUser writer, AppUser owner) => TestData.AsAsync(fixture.App.Services, writer, db =>
+        {
+            var link = MeetingLinks.Parse(NewMeetLink())!;
+            db.Recordings.Add(new Recording
             {
-                var link = MeetingLinks.Parse(NewMeetLink())!;
-                db.Recordings.Add(new Recording
-                {
-                    OrgId = rep.OrgId, UserId = rep.Id, Source = RecordingSource.Command, MeetingUrl = link.Url, MeetingKey = link.Key, Platform = link.Platform,
-                    BotName = OrgSettings.DefaultNotetakerBotName, ChatNotice = "Recorded.", ConsentBasis = ConsentBasis.RepChoice, ConsentRecordedAt = DateTimeOffset.UtcNow,
-                });
-                return db.SaveChangesAsync();
+                OrgId = owner.OrgId, UserId = owner.Id, Source = RecordingSource.Command, MeetingUrl = link.Url, MeetingKey = link.Key, Platform = link.Platform,
+                BotName = OrgSettings.DefaultNotetakerBotName, ChatNotice = "Recorded.", ConsentBasis = ConsentBasis.RepChoice, ConsentRecordedAt = DateTimeOffset.UtcNow,
             });
+            return db.SaveChangesAsync();
+        });
+        foreach (var rep in new[] { member, colleague, other[0] }) await RecordAs(rep, rep);
 
         Task<List<Guid>> SeenBy(AppUser user) => TestData.AsAsync(fixture.App.Services, user, db => db.Recordings.Select(r => r.UserId).ToListAsync());
         Assert.Equal([member.Id], await SeenBy(member));
@@ -453,16 +444,7 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
         Assert.Equal(new[] { member.Id, colleague.Id }.Order(), (await SeenBy(owner)).Order());
         Assert.Equal([other[0].Id], await SeenBy(other[0]));
         // A rep cannot claim a bot in a colleague's name.
-        await Assert.ThrowsAnyAsync<DbUpdateException>(() => TestData.AsAsync(fixture.App.Services, member, db =>
-        {
-            var link = MeetingLinks.Parse(NewMeetLink())!;
-            db.Recordings.Add(new Recording
-            {
-                OrgId = org.Id, UserId = colleague.Id, Source = RecordingSource.Command, MeetingUrl = link.Url, MeetingKey = link.Key, Platform = link.Platform,
-                BotName = "x recording", ChatNotice = "Recorded.", ConsentBasis = ConsentBasis.RepChoice, ConsentRecordedAt = DateTimeOffset.UtcNow,
-            });
-            return db.SaveChangesAsync();
-        }));
+        await Assert.ThrowsAnyAsync<DbUpdateException>(() => RecordAs(member, colleague));
     }
 
     sealed record InboxRow(int Deliveries, int Attempts, string? Outcome);
@@ -496,6 +478,14 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
     }
 
     static Task<NotetakerAutoJoin.Run> RunAsync(Use60App app) => ActivatorUtilities.CreateInstance<NotetakerAutoJoin>(app.Services).RunAsync(default);
+
+    /// <summary>A day of its own, and a new org with auto-join on whose member (the rep) the test works with.</summary>
+    async Task<(DateTimeOffset Now, TestData.TestOrg Org, AppUser Rep)> NewDayAsync()
+    {
+        var now = fixture.NextDay();
+        var org = await OrgAsync(autoJoin: true, UserRole.Owner, UserRole.Member);
+        return (now, org, org[1]);
+    }
 
     async Task<TestData.TestOrg> OrgAsync(bool autoJoin, params UserRole[] roles)
     {

@@ -58,22 +58,18 @@ public sealed class FakeMeetingBaas : IAsyncDisposable
             bot.JoinAt = DateTimeOffset.Parse(body!["join_at"]!.GetValue<string>(), CultureInfo.InvariantCulture);
             return Ok(new JsonObject { ["bot_id"] = id });
         });
-        app.MapDelete("/v2/bots/scheduled/{id}", async (HttpRequest request, string id) =>
-        {
-            await BodyAsync(request);
-            if (Refused(request) is { } refused) return refused;
-            if (!bots.TryGetValue(id, out var bot)) return Error(404, "FST_ERR_BOT_NOT_FOUND_BY_ID", $"Bot with ID '{id}' not found");
-            bot.Cancelled = true;
-            return Ok(new JsonObject { ["bot_id"] = id });
-        });
-        app.MapPost("/v2/bots/{id}/leave", async (HttpRequest request, string id) =>
-        {
-            await BodyAsync(request);
-            if (Refused(request) is { } refused) return refused;
-            if (!bots.TryGetValue(id, out var bot)) return Error(404, "FST_ERR_BOT_NOT_FOUND_BY_ID", $"Bot with ID '{id}' not found");
-            bot.Left = true;
-            return Ok(new JsonObject { ["message"] = "Bot leave request sent successfully." });
-        });
+        app.MapDelete("/v2/bots/scheduled/{id}", (HttpRequest request, string id) => CallBackAsync(request, id, bot => bot.Cancelled = true));
+        app.MapPost("/v2/bots/{id}/leave", (HttpRequest request, string id) => CallBackAsync(request, id, bot => bot.Left = true));
+    }
+
+    /// <summary>A scheduled bot cancelled, or a bot told to leave.</summary>
+    async Task<IResult> CallBackAsync(HttpRequest request, string id, Action<Bot> change)
+    {
+        await BodyAsync(request);
+        if (Refused(request) is { } refused) return refused;
+        if (!bots.TryGetValue(id, out var bot)) return Error(404, "FST_ERR_BOT_NOT_FOUND_BY_ID", $"Bot with ID '{id}' not found");
+        change(bot);
+        return Ok(new JsonObject { ["bot_id"] = id });
     }
 
     public static async Task<FakeMeetingBaas> StartAsync()
