@@ -26,7 +26,7 @@ builder.Services
     .AddCopilot(builder.Configuration)          // the four tools, planners, skills, preview → confirm
     .AddProactive(builder.Configuration)        // Quartz (clustered on PostgreSQL) and the messages use60 writes first
     .AddCalendar(builder.Configuration)         // Google Calendar connect and sync
-    .AddRecordings(builder.Configuration)
+    .AddRecordings(builder.Configuration)      // the notetaker (MeetingBaaS bots and webhooks), storage costs
     .AddPrivacy(builder.Configuration)
     .AddDemo()                                  // seed-demo
     .AddAdmin();                                // the admin site
@@ -35,6 +35,7 @@ app.UseHosting();
 app.MapHealth();
 app.MapSlack();                                 // /slack/events, /commands, /interactions, /options, /install
 app.MapCalendar();                              // the Google OAuth callback
+app.MapRecordings();                            // /webhooks/meetingbaas
 app.MapAdmin();
 return await app.RunOrCommandAsync(args);
 

@@ -105,6 +105,15 @@ public sealed class RlsFixture : IAsyncLifetime
                 INSERT INTO admin_recovery_codes (code_hash, org_id, user_id, created_at)
                 VALUES ({System.Security.Cryptography.SHA256.HashData(user.Id.ToByteArray().Reverse().ToArray())}, {user.OrgId}, {user.Id}, {now})
                 """);
+            // A notetaker recording of the user's meeting.
+            db.Recordings.Add(new Recordings.Recording
+            {
+                OrgId = user.OrgId, UserId = user.Id, CalendarEventId = calendarEvent.Id, Source = Recordings.RecordingSource.Calendar,
+                MeetingUrl = "https://meet.google.com/abc-defg-hij", MeetingKey = "meet.google.com/abc-defg-hij/" + user.Id, Platform = Recordings.MeetingPlatform.Meet,
+                BotName = "use60 Notetaker (recording)", ChatNotice = "This meeting is recorded.", ConsentBasis = Recordings.ConsentBasis.OrgPolicy,
+                ConsentRecordedAt = now,
+            });
+            await db.SaveChangesAsync();
             await db.Database.ExecuteSqlAsync($"""
                 INSERT INTO calendar_oauth_states (state_hash, org_id, user_id, created_at, expires_at)
                 VALUES ({System.Security.Cryptography.SHA256.HashData(user.Id.ToByteArray())}, {user.OrgId}, {user.Id}, {now}, {now.AddMinutes(10)})
@@ -327,9 +336,9 @@ public sealed class RowLevelSecurityTests(RlsFixture fixture) : IClassFixture<Rl
             SELECT coalesce(array_agg(tablename::text ORDER BY tablename), ARRAY[]::text[]) FROM pg_tables
             WHERE schemaname = 'public' AND tablename <> ALL (ARRAY['{string.Join("','", tables)}'])
             """);
-        // The Slack inbox, OAuth states and the sandbox's secret: row-level security with only the system path's policy. Quartz's
-        // own tables hold the schedule (job names, fire times), and job_runs how its runs went: no tenant's data.
-        Assert.Equal(["data_protection_keys", "job_runs", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret"],
+        // The Slack inbox, the providers' webhook inbox, OAuth states and the sandbox's secret: row-level security with only the system
+        // path's policy. Quartz's own tables hold the schedule (job names, fire times), and job_runs how its runs went: no tenant's data.
+        Assert.Equal(["data_protection_keys", "job_runs", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret", "webhook_inbox"],
             others!.Where(t => !t.StartsWith("qrtz_", StringComparison.Ordinal)));
         Assert.Equal(15, others!.Count(t => t.StartsWith("qrtz_", StringComparison.Ordinal)));
     }

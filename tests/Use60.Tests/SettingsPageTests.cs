@@ -19,7 +19,7 @@ public sealed class SettingsPageTests(CopilotUsagePageFixture fixture) : IClassF
         var org = await TestData.CreateOrgAsync(fixture.App.Services, "Profiled " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Member);
         var browser = await AdminPages.SignedInAsync(fixture.App, org[0]);
         var page = await GetAsync(browser);
-        Assert.Equal(4, page.QuerySelectorAll("table.integrations tbody tr").Length);
+        Assert.Equal(5, page.QuerySelectorAll("table.integrations tbody tr").Length);
         Assert.Equal("no", page.QuerySelector("tr[data-integration='Slack']")!.GetAttribute("data-ready"));
         Assert.Contains("OPENAI_API_KEY", page.QuerySelector("tr[data-integration='LLM endpoint']")!.TextContent);
 
@@ -125,6 +125,57 @@ public sealed class SettingsPageTests(CopilotUsagePageFixture fixture) : IClassF
         var rewrite = await Assert.ThrowsAsync<Npgsql.PostgresException>(() =>
             TestDatabase.ExecuteAsync(fixture.Database.SuperuserConnectionString, $"UPDATE org_profile_revisions SET changed_by = NULL WHERE org_id = '{org.Id}'"));
         Assert.Contains("append-only", rewrite.MessageText);
+    }
+
+    [Fact]
+    public async Task The_notetaker_policy_and_each_reps_own_choice_are_validated_saved_and_audited()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Recorders " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Member);
+        var (owner, member) = (org[0], org[1]);
+        var browser = await AdminPages.SignedInAsync(fixture.App, owner);
+        var page = await GetAsync(browser);
+        Assert.Equal(OrgSettings.DefaultNotetakerBotName, ((IHtmlInputElement)page.QuerySelector("#notetaker-bot-name")!).Value);
+        Assert.False(((IHtmlInputElement)page.QuerySelector("#notetaker-auto-join")!).IsChecked);
+        Assert.Equal("no", page.QuerySelector("tr[data-integration='Notetaker (MeetingBaaS)']")!.GetAttribute("data-ready"));
+        const string policyForm = "form[action$='handler=Notetaker']", repsForm = "form[action$='handler=NotetakerReps']";
+
+        // A name that hides the recording, a notice too short to say anything, and a list with something that is not a domain.
+        var refused = await browser.PostAsync(SettingsModel.PagePath + "?handler=Notetaker", AdminPages.Filled(page, policyForm,
+            ("autoJoin", "true"), ("botName", "Sales assistant"), ("chatNotice", "hi"), ("blockedDomains", "rival.example\nnot a domain!")));
+        var shown = await AdminPages.HtmlAsync(refused);
+        Assert.Contains("say the bot records", shown.QuerySelector("#bot-name-problem")!.TextContent);
+        Assert.Contains("10 to 500 characters", shown.QuerySelector("#chat-notice-problem")!.TextContent);
+        Assert.Contains("“not” is not a domain", shown.QuerySelector("#blocked-domains-problem")!.TextContent);
+
+        var saved = await browser.PostAsync(SettingsModel.PagePath + "?handler=Notetaker", AdminPages.Filled(page, policyForm,
+            ("autoJoin", "true"), ("botName", "Acme Notetaker (recording)"), ("chatNotice", "This call is recorded for our notes; say so and we will stop."),
+            ("blockedDomains", "@Rival.example\nlawfirm.example, rival.example")));
+        Assert.Equal(HttpStatusCode.Redirect, saved.StatusCode);
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+        {
+            var settings = await db.OrgSettings.AsNoTracking().SingleAsync(s => s.OrgId == org.Id);
+            Assert.Equal((true, "Acme Notetaker (recording)", "This call is recorded for our notes; say so and we will stop."),
+                (settings.NotetakerAutoJoin, settings.NotetakerBotName, settings.NotetakerChatNotice));
+            Assert.Equal(["rival.example", "lawfirm.example"], settings.NotetakerBlockedDomains);
+        }
+        var policy = await LastAuditAsync(org.Id, AuditEvents.SettingsChanged);
+        Assert.Equal(("notetaker", false, true), ((string)policy["section"]!, (bool)policy["before"]!["auto_join"]!, (bool)policy["after"]!["auto_join"]!));
+        Assert.Equal(OrgSettings.DefaultNotetakerBotName, (string)policy["before"]!["bot_name"]!);
+
+        // Each rep's own choice: the member opts out.
+        page = await GetAsync(browser);
+        Assert.Contains("Notetaker settings saved", page.QuerySelector("[data-field=notice]")!.TextContent);
+        Assert.Contains("(records)", page.QuerySelector($"tr[data-rep='{member.Id}'] option[value=default]")!.TextContent);
+        await browser.PostAsync(SettingsModel.PagePath + "?handler=NotetakerReps", AdminPages.Filled(page, repsForm, ($"rep:{member.Id}", "off"), ($"rep:{owner.Id}", "default")));
+        var choice = await TestData.AsAsync(fixture.App.Services, member, db => db.UserPreferences.AsNoTracking().Where(p => p.UserId == member.Id)
+            .Select(p => p.NotetakerAutoJoin).SingleAsync());
+        Assert.False(choice);
+        var reps = await LastAuditAsync(org.Id, AuditEvents.SettingsChanged);
+        Assert.Equal("notetaker_reps", (string)reps["section"]!);
+        Assert.False((bool)reps["after"]![member.Id.ToString()]!);
+        Assert.Null(reps["after"]![owner.Id.ToString()]);
+        page = await GetAsync(browser);
+        Assert.True(((IHtmlOptionElement)page.QuerySelector($"tr[data-rep='{member.Id}'] option[value=off]")!).IsSelected);
     }
 
     static async Task<IHtmlDocument> GetAsync(HttpClient browser) => await AdminPages.HtmlAsync(await browser.GetAsync(SettingsModel.PagePath));

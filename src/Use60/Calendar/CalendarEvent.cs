@@ -35,6 +35,10 @@ public sealed class CalendarEvent : IOrgOwned, ICreatedAt, IUpdatedAt
     public int AttendeesCount { get; private set; }
 
     public CalendarEventStatus Status { get; set; } = CalendarEventStatus.Confirmed;
+
+    /// <summary>The rep said "Don't record" (the meeting brief's button): no notetaker joins it.</summary>
+    public bool DoNotRecord { get; set; }
+
     public Guid? DealId { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }

@@ -13,13 +13,31 @@ namespace Use60.Copilot;
 public sealed class ActionException(string message) : Exception(message);
 
 /// <summary>
+/// An action outside CopilotActions' own that changes the outside world (a feature's, e.g. sending the notetaker): previewed and stored
+/// as a pending action like every external action, and run only when the rep confirms it.
+/// </summary>
+public interface IExternalAction
+{
+    string Name { get; }
+
+    /// <summary>The parameters to keep for the confirm (checked and normalised) and what the rep is shown; throws <see cref="ActionException"/>.</summary>
+    Task<(JsonObject Parameters, JsonObject Preview)> PreviewAsync(JsonObject parameters, CancellationToken cancellationToken);
+
+    /// <summary>Runs the confirmed action once; returns <c>{"status": "done", "summary": …}</c>, or throws <see cref="ActionException"/>.</summary>
+    Task<JsonObject> RunAsync(JsonObject parameters, PendingAction confirmed, CancellationToken cancellationToken);
+}
+
+/// <summary>
 /// What execute_action runs. Reads answer at once; an action that changes something outside the reply (email, task,
 /// Slack post, CRM change) is only ever previewed and stored as a pending action, unless it is the very action the rep
 /// has just confirmed — the rule lives here, not in a prompt.
 /// </summary>
 public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQueries crm, EntityResolver resolver, SkillCatalog skills,
-    PendingActions pending, Mailer mailer, SlackOutbox outbox, SecurityAudit audit, ILogger<CopilotActions> logger)
+    PendingActions pending, Mailer mailer, SlackOutbox outbox, SecurityAudit audit, IEnumerable<IExternalAction> features, ILogger<CopilotActions> logger)
 {
+    /// <summary>Features' own external actions, by name.</summary>
+    readonly Dictionary<string, IExternalAction> added = features.ToDictionary(f => f.Name);
+
     public static readonly IReadOnlySet<string> External = new HashSet<string>
         { "send_email", "post_slack_message", "create_task", "update_deal_stage", "log_activity" };
 
@@ -82,7 +100,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
 
     async Task<JsonObject> RunAsync(string action, JsonObject parameters, bool isSimulation, CancellationToken cancellationToken)
     {
-        if (External.Contains(action))
+        if (External.Contains(action) || added.ContainsKey(action))
         {
             // Only the action the rep confirmed, with the parameters they saw, runs for real — whatever is_simulation says.
             if (session.Confirmed is { } confirmed && confirmed.Action == action && !isSimulation)
@@ -261,7 +279,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
 
     async Task<JsonObject> PreviewAsync(string action, JsonObject parameters, CancellationToken cancellationToken)
     {
-        var (normalised, preview) = action switch
+        var (normalised, preview) = added.TryGetValue(action, out var feature) ? await feature.PreviewAsync(parameters, cancellationToken) : action switch
         {
             "send_email" => await EmailPreviewAsync(parameters, cancellationToken),
             "create_task" => TaskPreview(parameters),
@@ -345,6 +363,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
 
     async Task<JsonObject> RunExternalAsync(string action, JsonObject parameters, PendingAction confirmed, CancellationToken cancellationToken)
     {
+        if (added.TryGetValue(action, out var feature)) return await feature.RunAsync(parameters, confirmed, cancellationToken);
         var me = session.User;
         switch (action)
         {
@@ -409,7 +428,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         }
     }
 
-    static JsonObject Done(string summary, params (string Key, string Value)[] ids)
+    public static JsonObject Done(string summary, params (string Key, string Value)[] ids)
     {
         var result = new JsonObject { ["status"] = "done", ["summary"] = summary };
         foreach (var (key, value) in ids) result[key] = value;

@@ -75,6 +75,7 @@ public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext ten
     public DbSet<SkillOverride> SkillOverrides => Set<SkillOverride>();
     public DbSet<OutboundEmail> OutboundEmails => Set<OutboundEmail>();
     public DbSet<ProactiveDelivery> ProactiveDeliveries => Set<ProactiveDelivery>();
+    public DbSet<Recordings.Recording> Recordings => Set<Recordings.Recording>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

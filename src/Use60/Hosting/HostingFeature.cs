@@ -54,3 +54,21 @@ public static class HostingFeature
 
     static bool IsAdmin(HttpContext context) => context.Request.Path.StartsWithSegments("/admin");
 }
+
+public static class RequestBodies
+{
+    /// <summary>The raw body of a request from a peer that signs it (Slack, MeetingBaaS), or null when it is over <paramref name="maxBytes"/>.</summary>
+    public static async Task<byte[]?> ReadBoundedAsync(HttpRequest request, int maxBytes)
+    {
+        if (request.ContentLength > maxBytes) return null;
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > maxBytes) return null;
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
+    }
+}

@@ -83,6 +83,25 @@ public sealed class OrgSettings : IOrgOwned, IUpdatedAt
     /// <summary>Owners and admins must sign in to the admin site with a second factor (TOTP) as well as their link.</summary>
     public bool RequireAdminSecondFactor { get; set; }
 
+    /// <summary>The notetaker joins reps' meetings by itself (each rep may choose otherwise); off until an owner or admin turns it on.</summary>
+    public bool NotetakerAutoJoin { get; set; }
+
+    public const string DefaultNotetakerBotName = "use60 Notetaker (recording)";
+
+    /// <summary>The name the bot joins under: it says that it records.</summary>
+    public string NotetakerBotName { get; set; } = DefaultNotetakerBotName;
+
+    /// <summary>What the bot posts in the meeting chat when it joins: that the meeting is recorded, and how to object.</summary>
+    public string NotetakerChatNotice { get; set; } = DefaultNotetakerChatNotice;
+
+    /// <summary>The database's default too (migration 0014).</summary>
+    public const string DefaultNotetakerChatNotice =
+        "Hi everyone: this meeting is being recorded and transcribed by use60 Notetaker so that the host has accurate notes. " +
+        "If you would rather not be recorded, say so in the chat or ask the host to remove me, and I will leave.";
+
+    /// <summary>External domains whose people are never recorded (lower case): a meeting with one of them gets no bot.</summary>
+    public List<string> NotetakerBlockedDomains { get; set; } = [];
+
     public DateTimeOffset UpdatedAt { get; set; }
 }
 

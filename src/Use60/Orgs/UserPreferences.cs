@@ -2,7 +2,9 @@ using System.ComponentModel.DataAnnotations.Schema;
 using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Microsoft.Extensions.Options;
 using Use60.Data;
+using Use60.Recordings;
 using Use60.Slack;
 
 namespace Use60.Orgs;
@@ -26,6 +28,9 @@ public sealed class UserPreferences : IOrgOwned, IUpdatedAt
 
     /// <summary>Nothing proactive is sent before this instant.</summary>
     public DateTimeOffset? SnoozedUntil { get; set; }
+
+    /// <summary>The rep's own notetaker choice: the bot joins their meetings (true) or not (false); null follows the org's default.</summary>
+    public bool? NotetakerAutoJoin { get; set; }
 
     public DateTimeOffset UpdatedAt { get; set; }
 }
@@ -51,6 +56,7 @@ public static class SettingsModal
     const string QuietBlock = "quiet", QuietAction = "quiet_days";
     const string SnoozeBlock = "snooze", SnoozeAction = "snooze_days";
     const string DigestBlock = "digest_time", DigestAction = "digest_time", OrgDigestTime = "org_default";
+    const string NotetakerBlock = "notetaker", NotetakerAction = "notetaker_auto_join";
     public const int MaxSnoozeDays = 90;
 
     static readonly (string Value, string Text)[] Proactive =
@@ -96,7 +102,24 @@ public static class SettingsModal
                 Optional: true, Hint: "Nothing proactive on these days.") { BlockId = QuietBlock },
             new InputBlock("Snooze everything for (days)", new PlainTextInputElement(SnoozeAction, Placeholder: "0 to stop a snooze", MaxLength: 2),
                 Optional: true, Hint: snoozed) { BlockId = SnoozeBlock },
+            .. await NotetakerInputAsync(request, db, preferences),
         ], submit: "Save", close: "Cancel"));
+    }
+
+    /// <summary>With the notetaker set up: whether it joins the rep's meetings (the org's default, or their own choice).</summary>
+    static async Task<Block[]> NotetakerInputAsync(SlackRequest request, Use60Db db, UserPreferences preferences)
+    {
+        if (!request.Service<IOptions<MeetingBaasOptions>>().Value.IsConfigured) return [];
+        var org = await db.OrgSettings.AsNoTracking().SingleAsync(request.Aborted);
+        SelectOption[] options =
+        [
+            new($"The org's default ({(org.NotetakerAutoJoin ? "record" : "don't record")})", "default"),
+            new("Record my meetings", "on"), new("Don't record my meetings", "off"),
+        ];
+        var chosen = options[preferences.NotetakerAutoJoin switch { null => 0, true => 1, false => 2 }];
+        return [new InputBlock("Notetaker", new StaticSelectElement(NotetakerAction, "Choose", options, chosen), Optional: true,
+            Hint: $"Joins your meetings that have a Zoom, Meet or Teams link as “{org.NotetakerBotName}” and says in the chat that it records.")
+            { BlockId = NotetakerBlock }];
     }
 
     static async Task SaveAsync(SlackRequest request)
@@ -143,6 +166,9 @@ public static class SettingsModal
         if (digestTime.Picked) preferences.DigestTime = digestTime.Time;
         var now = request.Service<TimeProvider>().GetUtcNow();
         if (snoozeDays is { } snooze) preferences.SnoozedUntil = snooze == 0 ? null : now.AddDays(snooze);
+        // Absent when the notetaker is not set up: the rep's choice stays as it was.
+        if (request.ViewValue(NotetakerBlock, NotetakerAction) is { } notetaker)
+            preferences.NotetakerAutoJoin = notetaker switch { "on" => true, "off" => false, _ => null };
         var user = await db.Users.SingleAsync(u => u.Id == request.User.Id, request.Aborted);
         user.TimeZone = zone!;
         await db.SaveChangesAsync(request.Aborted);

@@ -1,12 +1,14 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Microsoft.SemanticKernel;
 using Quartz;
 using Use60.Copilot;
 using Use60.Crm;
 using Use60.Data;
 using Use60.Orgs;
+using Use60.Recordings;
 using Use60.Slack;
 
 namespace Use60.Proactive;
@@ -15,9 +17,10 @@ namespace Use60.Proactive;
 /// Meeting prep: 2 hours before each real meeting (more than one attendee, not cancelled), a brief built by
 /// <c>seq-next-meeting-command-center</c>, with View brief (the full brief in a modal) and Add notes (saved to the meeting).
 /// One brief per event and start time: a meeting moved later gets its brief at the new time, a cancelled one gets none, and
-/// one created less than 2 hours ahead gets its brief at once.
+/// one created less than 2 hours ahead gets its brief at once. With the notetaker on, a "Don't record" button keeps its bot away.
 /// </summary>
-public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, TimeProvider clock, ILogger<MeetingBriefs> logger)
+public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, TimeProvider clock, IOptions<MeetingBaasOptions> notetaker,
+    ILogger<MeetingBriefs> logger)
 {
     public static readonly TimeSpan Ahead = TimeSpan.FromHours(2);
     public const string ViewAction = "meeting_view_brief", NotesAction = "meeting_add_notes", NotesCallback = "meeting_notes";
@@ -82,7 +85,7 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
             {
                 var brief = await BriefAsync(services, rep.Value, due.EventId, cancellationToken);
                 if (brief["outputs"]?["meeting"] is not JsonObject meeting) continue;
-                var message = Summary(meeting, brief["outputs"]?["deal"] as JsonObject, due.EventId, clock.GetUtcNow());
+                var message = Summary(meeting, brief["outputs"]?["deal"] as JsonObject, due.EventId, clock.GetUtcNow(), notetaker.Value.IsConfigured);
                 queued.Add(deliveries.Queue(writes, Workflow.MeetingBrief, due.BriefKey,
                     OutboxDraft.Dm(orgId, userId, message, "meeting brief " + due.BriefKey)));
             }
@@ -108,7 +111,7 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
         }, cancellationToken);
     }
 
-    static SlackMessage Summary(JsonObject meeting, JsonObject? deal, Guid eventId, DateTimeOffset now)
+    static SlackMessage Summary(JsonObject meeting, JsonObject? deal, Guid eventId, DateTimeOffset now, bool recordable)
     {
         var start = DateTimeOffset.Parse((string)meeting["start"]!, CultureInfo.InvariantCulture);
         var minutes = Math.Max(1, (int)Math.Round((start - now).TotalMinutes));
@@ -128,6 +131,7 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
         blocks.Add(new ActionsBlock([
             new ButtonElement("View brief", ViewAction, eventId.ToString(), ButtonStyle.Primary),
             new ButtonElement("Add notes", NotesAction, eventId.ToString()),
+            .. recordable ? [NotetakerSlack.DontRecordButton(eventId)] : Array.Empty<BlockElement>(),
         ]) { BlockId = "brief:" + eventId });
         return new SlackMessage($"{title} starts {when}.", blocks);
     }

@@ -1,5 +1,8 @@
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Use60.Copilot;
 using Use60.Hosting;
+using Use60.Slack;
 
 namespace Use60.Recordings;
 
@@ -50,11 +53,17 @@ public sealed class MeetingBaasOptions : IValidatedOptions
     [EnvironmentVariable("MEETINGBAAS_API_KEY", "API key for MeetingBaaS recording bots. Unset: the notetaker is off.", Secret = true)]
     public string? ApiKey { get; set; }
 
-    [EnvironmentVariable("MEETINGBAAS_WEBHOOK_SECRET", "Verifies the signature of MeetingBaaS webhooks on /webhooks/meetingbaas.", Secret = true)]
+    [EnvironmentVariable("MEETINGBAAS_WEBHOOK_SECRET",
+        "The signing secret (whsec_…) of the MeetingBaaS webhook endpoint for /webhooks/meetingbaas: each webhook's Svix signature is checked with it.", Secret = true)]
     public string? WebhookSecret { get; set; }
 
     [EnvironmentVariable("MEETINGBAAS_API_URL", "Base URL of the MeetingBaaS API (default https://api.meetingbaas.com); tests point it at a local fake.")]
     public string ApiUrl { get; set; } = DefaultApiUrl;
+
+    /// <summary>With an API key the notetaker sends bots; without one it is off.</summary>
+    public bool IsConfigured => !string.IsNullOrWhiteSpace(ApiKey);
+
+    public Uri ApiUri => new(ApiUrl.TrimEnd('/') + "/");
 
     public IEnumerable<string> Validate()
     {
@@ -67,9 +76,23 @@ public sealed class MeetingBaasOptions : IValidatedOptions
 
 public static class RecordingsFeature
 {
-    public static IServiceCollection AddRecordings(this IServiceCollection services, IConfiguration configuration) =>
+    public static IServiceCollection AddRecordings(this IServiceCollection services, IConfiguration configuration)
+    {
         services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration)
             .AddScoped<StorageMetrics>()
             .AddSingleton<MeetingTranscripts>()
             .AddSingleton(new Admin.AdminNavItem("Storage costs", Pages.StorageModel.PagePath, 60));
+        // The notetaker: MeetingBaaS bots (auto-join is scheduled with the other jobs in ProactiveFeature), their webhooks, /sixty record.
+        services.AddHttpClient<MeetingBaasClient>(http => http.Timeout = TimeSpan.FromSeconds(30));
+        services.TryAddSingleton<IRecordingUploadKick, NoUploadKick>();
+        services.AddScoped<Notetaker>();
+        services.AddScoped<NotetakerAutoJoin>();
+        services.AddScoped<IExternalAction, RecordMeetingAction>();
+        services.AddSingleton<WebhookSignature>();
+        services.AddSingleton<MeetingBaasWebhook>();
+        return services.AddSlackListeners(NotetakerSlack.Register);
+    }
+
+    /// <summary>POST /webhooks/meetingbaas.</summary>
+    public static IEndpointRouteBuilder MapRecordings(this IEndpointRouteBuilder app) => MeetingBaasWebhook.Map(app);
 }

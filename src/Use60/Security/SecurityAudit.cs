@@ -69,6 +69,18 @@ public static class AuditEvents
 
     public const string IncidentResolved = "security.incident_resolved";
 
+    /// <summary>A notetaker bot was claimed for a meeting, with its consent basis (org policy or the rep's choice).</summary>
+    public const string RecordingConsent = "notetaker.recording_consent";
+
+    /// <summary>A notetaker bot was called back (the meeting was cancelled or changed, or the rep said don't record), with why.</summary>
+    public const string RecordingCancelled = "notetaker.recording_cancelled";
+
+    /// <summary>A rep marked a meeting "Don't record".</summary>
+    public const string DoNotRecord = "notetaker.do_not_record";
+
+    /// <summary>A request to /webhooks/meetingbaas without a valid signature.</summary>
+    public const string NotetakerWebhookRejected = "notetaker.webhook_rejected";
+
     /// <summary>Events of read kinds that touch personal data: what credential-harvesting detection counts.</summary>
     public static readonly IReadOnlyList<string> SensitiveReads = [ContactsRead];
 }

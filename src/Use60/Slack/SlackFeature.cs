@@ -72,7 +72,7 @@ public static class SlackFeature
     static async Task<IResult> Signed(HttpContext http, Func<byte[], Task<JsonObject?>> handle)
     {
         var services = http.RequestServices;
-        var body = await ReadBoundedAsync(http.Request);
+        var body = await RequestBodies.ReadBoundedAsync(http.Request, MaxBodyBytes);
         if (body is null) return await RefuseAsync(http, StatusCodes.Status413PayloadTooLarge, "body_too_large");
         var secret = await services.GetRequiredService<SlackSigningSecret>().GetAsync(http.RequestAborted);
         if (secret is null)
@@ -98,20 +98,6 @@ public static class SlackFeature
             return Results.BadRequest();
         }
         return answer is null ? Results.Ok() : Results.Json(answer);
-    }
-
-    static async Task<byte[]?> ReadBoundedAsync(HttpRequest request)
-    {
-        if (request.ContentLength > MaxBodyBytes) return null;
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > MaxBodyBytes) return null;
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.ToArray();
     }
 
     /// <summary>No detail for the caller; the reason goes to the security audit log and the log.</summary>

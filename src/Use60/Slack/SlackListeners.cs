@@ -165,6 +165,32 @@ public sealed class SlackRequest(InboxKind kind, JsonObject payload, Org org, Ap
         return new SlackMessage(Str(message?["text"]) ?? outcome, blocks);
     }
 
+    /// <summary>
+    /// The clicked message with only the clicked element taken out of its block, and a line saying what happened under that block: the
+    /// message's other buttons keep working.
+    /// </summary>
+    public SlackMessage EditedElement(string outcome)
+    {
+        var message = Payload["message"];
+        var actionId = Str(Action?["action_id"]);
+        var blocks = new List<Block>();
+        foreach (var block in (message?["blocks"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            var copy = (JsonObject)block.DeepClone();
+            if (Str(copy["block_id"]) != ActionBlockId || copy["elements"] is not JsonArray elements)
+            {
+                blocks.Add(new RawBlock(copy));
+                continue;
+            }
+            var kept = elements.Where(e => Str(e?["action_id"]) != actionId).Select(e => e!.DeepClone()).ToArray();
+            copy["elements"] = new JsonArray(kept);
+            if (kept.Length > 0) blocks.Add(new RawBlock(copy));
+            blocks.Add(new ContextBlock([outcome]));
+        }
+        if (blocks.Count == 0) blocks.Add(new ContextBlock([outcome]));
+        return new SlackMessage(Str(message?["text"]) ?? outcome, blocks);
+    }
+
     /// <summary>The block id of the clicked element.</summary>
     public string? ActionBlockId => Str(Action?["block_id"]);
 

@@ -16,11 +16,12 @@ namespace Use60.Orgs.Pages;
 
 /// <summary>
 /// Settings (/admin/settings): the org profile with a live preview of the copilot's persona, who sees whose data, the proactive
-/// defaults, and the state of each integration with what to do when one is missing. Every change is validated, saved and audited
-/// with the values before and after.
+/// defaults, the notetaker (auto-join, the bot's name and chat notice, do-not-record domains, each rep's own choice), and the state of
+/// each integration with what to do when one is missing. Every change is validated, saved and audited with the values before and after.
 /// </summary>
 public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, SecurityAudit audit, TimeProvider clock, AdminSecondFactor secondFactor,
-    IOptions<SlackOptions> slack, IOptions<GoogleOptions> google, IOptions<LlmOptions> llm, IOptions<S3Options> s3) : PageModel
+    IOptions<SlackOptions> slack, IOptions<GoogleOptions> google, IOptions<LlmOptions> llm, IOptions<S3Options> s3, IOptions<MeetingBaasOptions> meetingBaas)
+    : PageModel
 {
     public const string PagePath = "/admin/settings";
 
@@ -33,6 +34,13 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
     public IReadOnlyList<Integration> Integrations { get; private set; } = [];
     public bool IsOwner { get; private set; }
     public bool SecondFactorEnrolled { get; private set; }
+
+    /// <summary>Each rep's own notetaker choice (null: the org's default).</summary>
+    public IReadOnlyList<RepNotetaker> Reps { get; private set; } = [];
+
+    public sealed record RepNotetaker(Guid Id, string Name, bool? AutoJoin);
+
+    public const int MaxBlockedDomains = 100;
 
     [TempData]
     public string? Notice { get; set; }
@@ -104,6 +112,56 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         return await SaveSettingsAsync(orgId, me, "proactive", before, after, before.Equals(after), cancellationToken);
     }
 
+    /// <summary>The org's notetaker policy: auto-join by default, the name the bot joins under (it must say it records), its chat notice, and do-not-record domains.</summary>
+    public async Task<IActionResult> OnPostNotetakerAsync([FromForm] bool autoJoin, [FromForm] string? botName, [FromForm] string? chatNotice,
+        [FromForm] string? blockedDomains, CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        var name = botName?.Trim() ?? "";
+        if (name.Length is < 3 or > 100 || !name.Contains("record", StringComparison.OrdinalIgnoreCase))
+            Problems["BotName"] = "Use 3 to 100 characters that say the bot records, such as “use60 Notetaker (recording)”: people in the meeting must be able to tell.";
+        var notice = chatNotice?.Trim() ?? "";
+        if (notice.Length is < 10 or > 500) Problems["ChatNotice"] = "Write 10 to 500 characters: that the meeting is recorded, and how to object.";
+        var domains = (blockedDomains ?? "").Split(['\n', '\r', ',', ' ', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(d => d.TrimStart('@').TrimEnd('.').ToLowerInvariant()).Distinct().ToList();
+        if (domains.FirstOrDefault(d => !DomainName().IsMatch(d)) is { } bad)
+            Problems["BlockedDomains"] = $"“{bad}” is not a domain: write one per line, such as competitor.com.";
+        else if (domains.Count > MaxBlockedDomains) Problems["BlockedDomains"] = $"Keep it to {MaxBlockedDomains} domains at most (there are {domains.Count}).";
+        if (Problems.Count > 0)
+        {
+            Profile = OrgProfileForm.Of(await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken));
+            await LoadAsync(cancellationToken);
+            return Page();
+        }
+        var settings = await db.OrgSettings.SingleAsync(cancellationToken);
+        var before = new { auto_join = settings.NotetakerAutoJoin, bot_name = settings.NotetakerBotName, chat_notice = settings.NotetakerChatNotice,
+            blocked_domains = settings.NotetakerBlockedDomains.ToArray() };
+        var unchanged = before.auto_join == autoJoin && before.bot_name == name && before.chat_notice == notice && before.blocked_domains.SequenceEqual(domains);
+        (settings.NotetakerAutoJoin, settings.NotetakerBotName, settings.NotetakerChatNotice, settings.NotetakerBlockedDomains) = (autoJoin, name, notice, domains);
+        var after = new { auto_join = autoJoin, bot_name = name, chat_notice = notice, blocked_domains = domains.ToArray() };
+        return await SaveSettingsAsync(orgId, me, "notetaker", before, after, unchanged, cancellationToken);
+    }
+
+    /// <summary>Each rep's own notetaker choice, from the form's <c>rep:{id}</c> fields: default (the org's), on or off.</summary>
+    public async Task<IActionResult> OnPostNotetakerRepsAsync(CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        var users = await db.Users.AsNoTracking().Select(u => u.Id).ToListAsync(cancellationToken);
+        var preferences = await db.UserPreferences.ToDictionaryAsync(p => p.UserId, cancellationToken);
+        var before = new Dictionary<Guid, bool?>();
+        var after = new Dictionary<Guid, bool?>();
+        foreach (var user in users)
+        {
+            var chosen = Request.Form["rep:" + user].ToString() switch { "on" => true, "off" => false, "default" => (bool?)null, _ => preferences.GetValueOrDefault(user)?.NotetakerAutoJoin };
+            var current = preferences.GetValueOrDefault(user)?.NotetakerAutoJoin;
+            if (chosen == current) continue;
+            if (!preferences.TryGetValue(user, out var row)) db.UserPreferences.Add(row = new UserPreferences { OrgId = orgId, UserId = user });
+            row.NotetakerAutoJoin = chosen;
+            (before[user], after[user]) = (current, chosen);
+        }
+        return await SaveSettingsAsync(orgId, me, "notetaker_reps", before, after, after.Count == 0, cancellationToken);
+    }
+
     /// <summary>Owners only: require a second factor of every owner and admin — once they use one themselves, so nobody is locked out by surprise.</summary>
     public async Task<IActionResult> OnPostSecondFactorAsync([FromForm] bool require, CancellationToken cancellationToken)
     {
@@ -139,6 +197,8 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         {
             "sharing" => "Sharing saved: it applies to every query from now on.",
             "admin_sign_in" => "Saved: owners and admins now need their second factor at each sign-in.",
+            "notetaker" => "Notetaker settings saved: they apply from the next meeting the notetaker looks at.",
+            "notetaker_reps" => "Reps' notetaker choices saved.",
             _ => "Proactive defaults saved.",
         };
         return RedirectToPage();
@@ -152,7 +212,10 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         PersonaPreview = Persona.Compile(Profile.ToProfile(orgId), rep, clock.GetUtcNow());
         IsOwner = rep.Role == UserRole.Owner;
         SecondFactorEnrolled = await secondFactor.IsEnrolledAsync(me, cancellationToken);
-        Integrations = [await SlackStateAsync(cancellationToken), await CalendarStateAsync(cancellationToken), LlmState(), StorageState()];
+        var choices = await db.UserPreferences.AsNoTracking().ToDictionaryAsync(p => p.UserId, p => p.NotetakerAutoJoin, cancellationToken);
+        Reps = [.. (await db.Users.AsNoTracking().OrderBy(u => u.Name).ToListAsync(cancellationToken))
+            .Select(u => new RepNotetaker(u.Id, u.Name, choices.GetValueOrDefault(u.Id)))];
+        Integrations = [await SlackStateAsync(cancellationToken), await CalendarStateAsync(cancellationToken), LlmState(), StorageState(), NotetakerState()];
     }
 
     async Task<Integration> SlackStateAsync(CancellationToken cancellationToken)
@@ -187,9 +250,17 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         ? new("Recording storage (S3)", false, "No bucket: recordings would stay in a local folder of one replica.", "Set AWS_S3_BUCKET and AWS_REGION.")
         : new("Recording storage (S3)", true, $"Bucket {s3.Value.Bucket} in {s3.Value.Region}{(s3.Value.EndpointUrl is null ? "" : " at " + new Uri(s3.Value.EndpointUrl).Host)}.", null);
 
+    Integration NotetakerState() => meetingBaas.Value.IsConfigured
+        ? new("Notetaker (MeetingBaaS)", true, $"Bots are sent through {meetingBaas.Value.ApiUri.Host}; their webhooks come to {MeetingBaasWebhook.Path}.", null)
+        : new("Notetaker (MeetingBaaS)", false, "Not configured: no notetaker joins meetings, and /sixty record says so.",
+            "Set MEETINGBAAS_API_KEY and MEETINGBAAS_WEBHOOK_SECRET (README: Notetaker).");
+
     (Guid OrgId, Guid UserId) Admin() => AdminClaims.Signed(User);
 
     /// <summary>Slack channel ids: C… (public) or G… (private), capital letters and digits.</summary>
     [GeneratedRegex("^[CG][A-Z0-9]{8,}$")]
     private static partial Regex ChannelId();
+
+    [GeneratedRegex(@"^(?=.{3,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
+    private static partial Regex DomainName();
 }
