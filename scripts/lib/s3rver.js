@@ -32,7 +32,7 @@ function authorized(ctx) {
 }
 
 async function multipartExtras(ctx, next) {
-  const [, bucket, key] = /^\/([^/]+)(?:\/(.+))?$/.exec(ctx.path) || [];
+  const [, bucket, key] = /^\/([^/]+)\/?(.*)$/.exec(ctx.path) || [];
   const abort = ctx.method === 'DELETE' && key && 'uploadId' in ctx.query;
   const list = ctx.method === 'GET' && bucket && !key && 'uploads' in ctx.query;
   if (!abort && !list) return next();

@@ -154,6 +154,7 @@ public sealed class LocalRecordingStore : IRecordingStore
     public Task DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         var path = PathOf(key);
+        if (!File.Exists(path)) return Task.CompletedTask;
         File.Delete(path);
         // Erasure leaves no empty folders named after the org, user and recording behind.
         for (var folder = Path.GetDirectoryName(path); folder is not null && folder.Length > root.Length; folder = Path.GetDirectoryName(folder))
