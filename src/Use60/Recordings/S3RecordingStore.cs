@@ -31,8 +31,8 @@ public sealed class S3RecordingStore : IRecordingStore, IDisposable
     {
     }
 
-    /// <summary>With a client of the caller's (tests count its requests); build it with <see cref="CreateClient"/>.</summary>
-    internal S3RecordingStore(S3Options options, IAmazonS3 client, TimeProvider clock, ILogger<S3RecordingStore> logger)
+    /// <summary>With a client of the caller's (tests and the upload bench watch its requests); build it with <see cref="CreateClient"/>.</summary>
+    public S3RecordingStore(S3Options options, IAmazonS3 client, TimeProvider clock, ILogger<S3RecordingStore> logger)
     {
         bucket = options.Bucket ?? throw new ArgumentException("AWS_S3_BUCKET is not set.", nameof(options));
         compatible = !string.IsNullOrWhiteSpace(options.EndpointUrl);

@@ -7,20 +7,28 @@ namespace Use60.Tests.Infrastructure;
 
 /// <summary>
 /// A recording's worth of deterministic pseudo-random bytes (xorshift64*, so incompressible), made as they are read: any size
-/// without holding it. Not seekable, like an HTTP response. The same seed and length always give the same bytes.
+/// without holding it. Not seekable, like an HTTP response, unless asked to be (a seek starts over and skips ahead: for a client
+/// that reads a body twice, to sign it and to send it). The same seed and length always give the same bytes.
 /// </summary>
-public sealed class GeneratedMedia(long length, ulong seed = 60) : Stream
+public sealed class GeneratedMedia(long length, ulong seed = 60, bool seekable = false) : Stream
 {
-    ulong state = seed * 0x9E3779B97F4A7C15UL | 1;
+    ulong state = Start(seed);
     ulong pending;
     int pendingBytes;
     long position;
 
+    static ulong Start(ulong seed) => seed * 0x9E3779B97F4A7C15UL | 1;
+
     public override bool CanRead => true;
-    public override bool CanSeek => false;
+    public override bool CanSeek => seekable;
     public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => position; set => throw new NotSupportedException(); }
+    public override long Length => seekable ? length : throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => position;
+        set => Seek(value, SeekOrigin.Begin);
+    }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -62,7 +70,16 @@ public sealed class GeneratedMedia(long length, ulong seed = 60) : Stream
         Task.FromResult(Read(buffer.AsSpan(offset, count)));
 
     public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin)
+    {
+        if (!seekable) throw new NotSupportedException();
+        var target = origin switch { SeekOrigin.Begin => offset, SeekOrigin.Current => position + offset, _ => length + offset };
+        (state, pending, pendingBytes, position) = (Start(seed), 0, 0, 0);
+        var skip = new byte[64 * 1024];
+        while (position < Math.Min(target, length)) ReadExactly(skip.AsSpan(0, (int)Math.Min(skip.Length, Math.Min(target, length) - position)));
+        return position;
+    }
+
     public override void SetLength(long value) => throw new NotSupportedException();
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
