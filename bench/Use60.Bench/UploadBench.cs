@@ -112,6 +112,7 @@ public static class UploadBench
             ["throughput_share_of_raw"] = Math.Round(last.Share, 3),
             ["complete_s_1gib"] = Math.Round(last.CompleteSeconds, 2),
             ["throughput_before_complete_mb_s"] = Math.Round(last.StoreBeforeCompleteMbS, 1),
+            ["before_complete_share_of_raw"] = Math.Round(last.StoreBeforeCompleteMbS / last.RawMbS, 3),
             ["sizes_mib"] = new JsonArray(results.Select(r => (JsonNode)(r.Bytes / MiB)).ToArray()),
             ["runs_per_size"] = runs,
             ["part_mib"] = RecordingUpload.PartSize / MiB,
@@ -210,6 +211,9 @@ public static class UploadBench
         var (first, last) = (results[0], results[^1]);
         Console.WriteLine($"memory growth {last.Label} / {first.Label}: {last.GrowthMb / Math.Max(first.GrowthMb, 0.1):0.00}x for {(double)last.Bytes / first.Bytes:0.#}x the bytes; " +
                           $"load average {loadBefore:0.0} before, {loadAfter:0.0} after");
+        Console.WriteLine($"s3rver spent {last.CompleteSeconds:0.0} s of the {last.Label} upload's {Median(last.Store.Select(m => m.Seconds)):0.0} s completing the " +
+                          "multipart upload (it copies every part into the object, which S3 does not); before that step use60 moved the bytes at " +
+                          $"{last.StoreBeforeCompleteMbS:0.0} MB/s, {last.StoreBeforeCompleteMbS / last.RawMbS:P0} of the raw PUT");
         Console.WriteLine(problems.Count == 0
             ? $"ok: growth under {GrowthLimitMb:0} MB at both sizes and flat with size; use60 at {last.Share:P0} of the raw PUT (target {MinShareOfRaw:P0})"
             : "FAILED: " + string.Join("; ", problems));

@@ -95,27 +95,7 @@ public sealed class S3RecordingStore : IRecordingStore, IDisposable
             var created = await StoreAsync(key, "starting the multipart upload", cancellationToken, token => s3.InitiateMultipartUploadAsync(
                 new InitiateMultipartUploadRequest { BucketName = bucket, Key = key, ContentType = contentType }, token));
             uploadId = created.UploadId;
-            var etags = new List<PartETag>();
-            long total = 0;
-            while (true)
-            {
-                var partNumber = etags.Count + 1;
-                if (partNumber > RecordingUpload.MaxParts)
-                    throw new RecordingUploadException(RecordingUploadFailure.Store, key,
-                        $"the recording is larger than {RecordingUpload.MaxParts:N0} parts of {RecordingUpload.Megabytes(RecordingUpload.PartSize)}");
-                total += length;
-                // Send this part while the next one is read; a failure of either cancels the other, and both have ended
-                // before the multipart upload is aborted, so no part can land after the abort.
-                using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var sending = UploadPartAsync(key, uploadId, partNumber, current, length, either.Token);
-                var reading = RecordingUpload.ReadPartAsync(source, next, key, total, either.Token);
-                await BothAsync(sending, reading, either, cancellationToken);
-                etags.Add(await sending);
-                length = await reading;
-                if (length == 0) break;
-                (current, next) = (next, current);
-            }
-
+            var (etags, total) = await SendPartsAsync(key, uploadId, source, current, length, next, cancellationToken);
             await StoreAsync(key, "completing the multipart upload", cancellationToken, token => s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
             {
                 BucketName = bucket,
@@ -154,22 +134,69 @@ public sealed class S3RecordingStore : IRecordingStore, IDisposable
         return new PartETag(partNumber, response.ETag);
     }
 
-    /// <summary>Waits for both; on the first failure cancels the other through <paramref name="either"/>, then rethrows the real cause.</summary>
-    static async Task BothAsync(Task first, Task second, CancellationTokenSource either, CancellationToken cancellationToken)
+    /// <summary>
+    /// The parts of a multipart upload, in two lanes of one buffer each: a lane reads the next part from the source (one lane at a
+    /// time, so parts stay in order) and sends it, then reads again. While one lane sends, the other reads or sends too, so the
+    /// source and S3 both stay busy with two parts in memory at most. The first failure cancels the other lane, and both have
+    /// ended before this returns or throws, so no part can land after the caller aborts the upload.
+    /// </summary>
+    async Task<(List<PartETag> Parts, long Total)> SendPartsAsync(string key, string uploadId, Stream source, byte[] first, int firstLength,
+        byte[] second, CancellationToken cancellationToken)
     {
-        var done = await Task.WhenAny(first, second);
-        if (!done.IsCompletedSuccessfully) await either.CancelAsync();
+        var parts = new List<PartETag>();
+        using var reading = new SemaphoreSlim(1, 1);
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var (nextPart, total, ended) = (2, (long)firstLength, false);
+        Exception? failure = null;
+
+        async Task LaneAsync(byte[] buffer, int partNumber, int length)
+        {
+            try
+            {
+                while (true)
+                {
+                    if (partNumber == 0)
+                    {
+                        await reading.WaitAsync(failed.Token);
+                        try
+                        {
+                            if (ended) return;
+                            length = await RecordingUpload.ReadPartAsync(source, buffer, key, total, failed.Token);
+                            ended = length < RecordingUpload.PartSize;
+                            if (length == 0) return;
+                            if (nextPart > RecordingUpload.MaxParts)
+                                throw new RecordingUploadException(RecordingUploadFailure.Store, key,
+                                    $"the recording is larger than {RecordingUpload.MaxParts:N0} parts of {RecordingUpload.Megabytes(RecordingUpload.PartSize)}");
+                            (partNumber, total) = (nextPart++, total + length);
+                        }
+                        finally
+                        {
+                            reading.Release();
+                        }
+                    }
+                    var part = await UploadPartAsync(key, uploadId, partNumber, buffer, length, failed.Token);
+                    lock (parts) parts.Add(part);
+                    partNumber = 0;
+                }
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                await failed.CancelAsync();
+                throw;
+            }
+        }
+
         try
         {
-            await Task.WhenAll(first, second);
+            await Task.WhenAll(LaneAsync(first, 1, firstLength), LaneAsync(second, 0, 0));
         }
-        catch when (!cancellationToken.IsCancellationRequested)
+        catch when (!cancellationToken.IsCancellationRequested && failure is not null)
         {
-            // The task that failed first, not the other one's cancellation.
-            var cause = done.Exception?.InnerException ?? (first.IsFaulted ? first : second).Exception?.InnerException;
-            if (cause is not null) ExceptionDispatchInfo.Throw(cause);
-            throw;
+            // The lane that failed first, not the other one's cancellation.
+            ExceptionDispatchInfo.Throw(failure);
         }
+        return (parts.OrderBy(p => p.PartNumber).ToList(), total);
     }
 
     /// <summary>
