@@ -17,11 +17,6 @@ s3rver_ensure_installed() {
   fi
 }
 
-# ffmpeg from Debian's packages if missing: tests generate media with `ffmpeg -f lavfi`.
-ffmpeg_ensure_installed() {
-  command -v ffmpeg >/dev/null || apt_install ffmpeg
-}
-
 # on_exit COMMAND: runs COMMAND when the script exits, after whatever an earlier on_exit or trap ... EXIT set up.
 on_exit() {
   local command=$1 existing

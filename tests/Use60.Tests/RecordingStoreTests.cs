@@ -124,8 +124,8 @@ public sealed class RecordingStoreTests : IAsyncLifetime
         await using var s3 = await S3Test.CreateAsync();
         var key = VideoKey(OrgA);
 
-        var failure = await Assert.ThrowsAsync<RecordingUploadException>(() =>
-            MediaAsync(TwelveAndAHalfMiB, dropAfter: SevenMiB).ContinueWith(source => s3.Store.UploadAsync(key, source.Result, "video/mp4", default)).Unwrap());
+        var failure = await Assert.ThrowsAsync<RecordingUploadException>(async () =>
+            await s3.Store.UploadAsync(key, await MediaAsync(TwelveAndAHalfMiB, dropAfter: SevenMiB), "video/mp4", default));
 
         Assert.Equal(RecordingUploadFailure.Source, failure.Failure);
         Assert.Contains("reading the recording failed after 5.0 MiB", failure.Message);
