@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks of the app on a throwaway PostgreSQL cluster on 127.0.0.1, removed afterwards.
+# Benchmarks of the app on a throwaway PostgreSQL cluster (digests, pages) or s3rver (upload) on 127.0.0.1, removed afterwards.
 #
 #   scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]
 #   scripts/bench.sh pages [--requests N] [--out FILE]
+#   scripts/bench.sh upload [--small-mib N] [--large-mib N] [--runs N] [--out FILE]
 #
 # digests: seeds reps (2,000 by default) with deals and calendars, runs the real pipeline-digest and meeting-brief jobs once each,
 # and prints the time, the ms per rep and the database round trips per rep (counted at the connection); writes them to
@@ -12,24 +13,42 @@
 # link, and requests every admin page (the navigation's and every other admin page the app routes) 5 times to warm up, then
 # --requests times (50 by default); prints each page's status, p50, p95 and max ms, bytes and database round trips, and the load
 # average, and writes them to bench/results/pages.json. Exits non-zero if a page does not answer 200 or its p95 is not under 200 ms.
+#
+# upload: streams a generated recording from a loopback HTTP server through the recording store's S3 multipart upload into s3rver, at
+# 100 MiB and 1 GiB (--small-mib, --large-mib), beside a raw PutObject of the same bytes to the same s3rver, 3 runs each (--runs);
+# prints the throughputs (MB/s), their ratio and the process's peak working-set growth during each upload, and writes them to
+# bench/results/upload.json. Exits non-zero if the growth reaches 64 MB at either size or grows with the size, or if the store's
+# throughput is under 80% of the raw PUT's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
+source scripts/lib/s3rver.sh
 
+usage() {
+  printf '%s\n' "usage: scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]" \
+                "       scripts/bench.sh pages [--requests N] [--out FILE]" \
+                "       scripts/bench.sh upload [--small-mib N] [--large-mib N] [--runs N] [--out FILE]" >&2
+  exit 2
+}
 case "${1:-}" in
-  digests|pages) ;;
-  *) printf '%s\n' "usage: scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]" \
-                    "       scripts/bench.sh pages [--requests N] [--out FILE]" >&2
-     exit 2 ;;
+  digests|pages|upload) ;;
+  *) usage ;;
 esac
 command -v dotnet >/dev/null || { echo "The .NET 10 SDK is needed: https://dotnet.microsoft.com/download" >&2; exit 1; }
-pg_ensure_installed
 
-dotnet build bench/Use60.Bench -c Release --nologo -v quiet -clp:ErrorsOnly
-pg_throwaway bench
-echo "Bench PostgreSQL: 127.0.0.1:$PG_PORT ($("$PG_BIN/postgres" --version)), $(nproc) cores"
-
-export USE60_BENCH_PG_SUPERUSER="Host=127.0.0.1;Port=$PG_PORT;Username=$(pg_superuser);Password=$PG_SUPER_PW;Database=postgres"
-export USE60_BENCH_PG_OWNER="Host=127.0.0.1;Port=$PG_PORT;Username=use60_owner;Password=$PG_OWNER_PW"
-export USE60_BENCH_PG_APP="Host=127.0.0.1;Port=$PG_PORT;Username=use60_app;Password=$PG_APP_PW"
+if [ "$1" = upload ]; then
+  s3rver_ensure_installed
+  dotnet build bench/Use60.Bench -c Release --nologo -v quiet -clp:ErrorsOnly
+  s3rver_start bench
+  echo "Bench S3: s3rver $S3RVER_VERSION at $S3RVER_URL (node $(node --version)), data in $S3RVER_DIR, $(nproc) cores"
+  export USE60_BENCH_S3_URL=$S3RVER_URL
+else
+  pg_ensure_installed
+  dotnet build bench/Use60.Bench -c Release --nologo -v quiet -clp:ErrorsOnly
+  pg_throwaway bench
+  echo "Bench PostgreSQL: 127.0.0.1:$PG_PORT ($("$PG_BIN/postgres" --version)), $(nproc) cores"
+  export USE60_BENCH_PG_SUPERUSER="Host=127.0.0.1;Port=$PG_PORT;Username=$(pg_superuser);Password=$PG_SUPER_PW;Database=postgres"
+  export USE60_BENCH_PG_OWNER="Host=127.0.0.1;Port=$PG_PORT;Username=use60_owner;Password=$PG_OWNER_PW"
+  export USE60_BENCH_PG_APP="Host=127.0.0.1;Port=$PG_PORT;Username=use60_app;Password=$PG_APP_PW"
+fi
 dotnet bench/Use60.Bench/bin/Release/net10.0/Use60.Bench.dll "$@"

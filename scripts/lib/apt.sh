@@ -12,3 +12,8 @@ apt_install() {
 chromium_ensure_installed() {
   [ -x /usr/bin/chromium ] || apt_install chromium
 }
+
+# Debian's ffmpeg: the recordings' tests make media with `ffmpeg -f lavfi`, and thumbnails are cut with it.
+ffmpeg_ensure_installed() {
+  command -v ffmpeg >/dev/null || apt_install ffmpeg
+}

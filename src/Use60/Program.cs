@@ -36,6 +36,7 @@ app.MapHealth();
 app.MapSlack();                                 // /slack/events, /commands, /interactions, /options, /install
 app.MapCalendar();                              // the Google OAuth callback
 app.MapRecordings();                            // /webhooks/meetingbaas
+app.MapRecordingFiles();                        // signed links to recordings kept in the local folder
 app.MapAdmin();
 return await app.RunOrCommandAsync(args);
 

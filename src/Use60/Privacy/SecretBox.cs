@@ -41,7 +41,11 @@ public sealed class SecretBox(IOptions<MasterKeyOptions> options)
         return Encoding.UTF8.GetString(plaintext);
     }
 
-    byte[] KeyFor(string purpose)
+    /// <summary>
+    /// The 32-byte key of <paramref name="purpose"/> (HKDF-SHA256 of the master key): what <see cref="Seal"/> encrypts with, and
+    /// the key of any MAC the app puts on something it hands out itself (e.g. links to local recordings), one purpose each.
+    /// </summary>
+    public byte[] KeyFor(string purpose)
     {
         if (!IsConfigured)
             throw new InvalidOperationException($"USE60_MASTER_KEY is not set, so secrets cannot be stored encrypted; {MasterKeyOptions.HowToMakeOne}.");

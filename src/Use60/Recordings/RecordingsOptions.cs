@@ -25,8 +25,13 @@ public sealed partial class S3Options : IValidatedOptions
     [EnvironmentVariable("AWS_SECRET_ACCESS_KEY", "Secret key paired with AWS_ACCESS_KEY_ID.", Secret = true)]
     public string? SecretAccessKey { get; set; }
 
+    /// <summary>Where recordings are kept without a bucket; a relative path is from the app's content root (where it runs).</summary>
+    public string LocalRoot { get; set; } = ".data/recordings";
+
     public IEnumerable<string> Validate()
     {
+        if (string.IsNullOrWhiteSpace(LocalRoot))
+            yield return "S3__LocalRoot must name a folder (default .data/recordings) for recordings kept without a bucket.";
         if (!string.IsNullOrWhiteSpace(Bucket))
         {
             if (!BucketName().IsMatch(Bucket))
@@ -79,6 +84,7 @@ public static class RecordingsFeature
     public static IServiceCollection AddRecordings(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration)
+            .AddRecordingStore()
             .AddScoped<StorageMetrics>()
             .AddSingleton<MeetingTranscripts>()
             .AddSingleton(new Admin.AdminNavItem("Storage costs", Pages.StorageModel.PagePath, 60));

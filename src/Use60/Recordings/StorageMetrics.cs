@@ -37,6 +37,14 @@ public sealed class StorageMetrics(SystemDb system, IEnumerable<IStorageMeter> m
                 bytes[org] = bytes.GetValueOrDefault(org) + size;
 
         await using var db = system.Open("record the daily storage metrics");
+        // A store may hold files of an org that no longer exists (awaiting erasure) or a stray folder: not an org to record.
+        var known = (await db.Database.SqlQuery<Guid>($"SELECT id AS \"Value\" FROM orgs WHERE id = ANY({bytes.Keys.ToArray()})")
+            .ToListAsync(cancellationToken)).ToHashSet();
+        foreach (var unknown in bytes.Keys.Where(org => !known.Contains(org)).ToList())
+        {
+            logger.LogWarning("Storage metrics for {Day}: {Bytes} bytes stored for {Org}, which is not an org here; not recorded", day, bytes[unknown], unknown);
+            bytes.Remove(unknown);
+        }
         var previous = (await db.Database.SqlQuery<OrgGb>($"""
                 SELECT org_id AS "OrgId", value AS "Gb" FROM storage_usage_metrics WHERE metric_date = {day.AddDays(-1)} AND metric_type = 'storage_gb'
                 """).ToListAsync(cancellationToken)).ToDictionary(r => r.OrgId, r => r.Gb);
