@@ -11,14 +11,6 @@ public interface IRecordingUploadKick
     void Kick(Guid recordingId);
 }
 
-/// <summary>Until the upload queue registers its own: the recording simply waits, pending, for the queue's next run.</summary>
-sealed class NoUploadKick : IRecordingUploadKick
-{
-    public void Kick(Guid recordingId)
-    {
-    }
-}
-
 public enum DeployOutcome { Sent, Retrying, Failed, Cancelled, NotMine }
 
 public enum DontRecordOutcome { NotFound, Marked, BotCalledBack, BotStillOut }

@@ -10,6 +10,17 @@ namespace Use60.Recordings;
 /// <summary>What the notetaker says in Slack.</summary>
 public static class NotetakerMessages
 {
+    /// <summary>The recording was made but could not be kept (copied into the store).</summary>
+    public static SlackMessage NotKept(Recording recording, string reason)
+    {
+        var what = recording.Title is { Length: > 0 } title ? $"*{title}*" : $"your {MeetingLinks.NameOf(recording.Platform)} meeting";
+        var text = $":warning: I couldn't keep the recording of {what}: {reason}";
+        return new SlackMessage(text, [
+            new SectionBlock(text),
+            new ContextBlock(["An owner or admin can try again from the admin site's Recordings page while the provider still has it."]),
+        ]);
+    }
+
     public static SlackMessage Failed(Recording recording, string reason)
     {
         var what = recording.Title is { Length: > 0 } title ? $"*{title}*" : $"your {MeetingLinks.NameOf(recording.Platform)} meeting";

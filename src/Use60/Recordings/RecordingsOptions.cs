@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Use60.Copilot;
 using Use60.Hosting;
 using Use60.Slack;
@@ -87,10 +86,13 @@ public static class RecordingsFeature
             .AddRecordingStore()
             .AddScoped<StorageMetrics>()
             .AddSingleton<MeetingTranscripts>()
+            .AddSingleton(new Admin.AdminNavItem("Recordings", Pages.RecordingsModel.PagePath, 59))
             .AddSingleton(new Admin.AdminNavItem("Storage costs", Pages.StorageModel.PagePath, 60));
         // The notetaker: MeetingBaaS bots (auto-join is scheduled with the other jobs in ProactiveFeature), their webhooks, /sixty record.
         services.AddHttpClient<MeetingBaasClient>(http => http.Timeout = TimeSpan.FromSeconds(30));
-        services.TryAddSingleton<IRecordingUploadKick, NoUploadKick>();
+        // The upload queue: the provider's media into the store (scheduled with the other jobs), kicked when a recording is ready.
+        services.AddHttpClient<RecordingUploads>(http => http.Timeout = TimeSpan.FromMinutes(1));   // until the headers; the body has the lease
+        services.AddSingleton<IRecordingUploadKick, RecordingUploadKick>();
         services.AddScoped<Notetaker>();
         services.AddScoped<NotetakerAutoJoin>();
         services.AddScoped<IExternalAction, RecordMeetingAction>();

@@ -57,6 +57,7 @@ public static class AuditEvents
     public const string ProfileRestored = "admin.profile_restored";
     public const string SkillChanged = "admin.skill_changed";
     public const string SkillRestored = "admin.skill_restored";
+    public const string RecordingUploadRetried = "admin.recording_upload_retried";
 
     /// <summary>The copilot read contact data for a rep: a search by name (resolve_entity, or a name in an action) or one contact's details.</summary>
     public const string ContactsRead = "copilot.contacts_read";
