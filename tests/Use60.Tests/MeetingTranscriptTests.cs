@@ -88,6 +88,65 @@ public sealed class MeetingTranscriptTests(MeetingTranscriptFixture fixture) : I
         Assert.Single(await SearchAsync(other[0], "pricing"));
     }
 
+    static readonly (string Speaker, string Text)[] PricingCall =
+    [
+        ("Sarah Chen", "Thanks for making the time. Our budget for this quarter is fixed at forty thousand."),
+        ("Alex Morgan", "Understood. The pilot price per seat comes down with an annual contract."),
+        ("Sarah Chen", "Security review is our main concern before procurement signs anything."),
+        ("Alex Morgan", "We agreed to start the pilot with two warehouses in January."),
+        ("Alex Morgan", "I'll send the security questionnaire answers by Friday."),
+        ("Sarah Chen", "Can you share a reference customer in logistics?"),
+        ("Sarah Chen", "Great, talk soon."),
+    ];
+
+    [Fact]
+    public void Notes_pick_the_decisions_the_commitments_and_what_the_deal_turns_on()
+    {
+        var notes = MeetingNotes.Extract([.. PricingCall.Select((l, i) => new TranscriptSegment { Speaker = l.Speaker, Start = i * 10, End = i * 10 + 9, Text = l.Text })]);
+        Assert.Equal(["We agreed to start the pilot with two warehouses in January."], notes.Decisions);
+        Assert.Equal([new ActionItem("Send the security questionnaire answers by Friday", "Alex Morgan"),
+            new ActionItem("Share a reference customer in logistics", "Sarah Chen")], notes.ActionItems);
+        Assert.Contains("budget", notes.Summary);
+        Assert.Contains("Security review", notes.Summary);
+        Assert.DoesNotContain("talk soon", notes.Summary);
+        Assert.Equal(MeetingNotesResult.Empty, MeetingNotes.Extract([]));
+    }
+
+    [Fact]
+    public async Task A_first_transcript_brings_the_rep_one_follow_up_pack_with_the_notes_and_previews_to_confirm()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Packs", UserRole.Owner);
+        var rep = org[0];
+        var dealId = await TestData.AsAsync(fixture.App.Services, rep, async db =>
+        {
+            var contact = new Contact { OrgId = rep.OrgId, UserId = rep.Id, FirstName = "Sarah", LastName = "Chen", Email = "sarah@techcorp.example" };
+            var deal = new Deal { OrgId = rep.OrgId, UserId = rep.Id, Name = "TechCorp pilot", PrimaryContactId = contact.Id, Amount = 40_000 };
+            db.AddRange(contact, deal);
+            await db.SaveChangesAsync();
+            return deal.Id;
+        });
+        var arrival = Arrival(rep, "bot-pack-" + Guid.NewGuid().ToString("N"), "TechCorp — Pilot planning", PricingCall) with { DealId = dealId };
+        var transcripts = fixture.App.Service<MeetingTranscripts>();
+        // Delivered three times, two of them at once: one pack.
+        await Task.WhenAll(transcripts.StoreAsync(arrival, default), transcripts.StoreAsync(arrival, default));
+        await transcripts.StoreAsync(arrival, default);
+
+        await using var db = fixture.App.Service<SystemDb>().Open("test");
+        var dm = Assert.Single(await db.SlackOutbox.AsNoTracking().Where(m => m.UserId == rep.Id && m.Source.StartsWith("follow-up pack")).ToListAsync());
+        var blocks = JsonNode.Parse(dm.Message)!["blocks"]!.ToJsonString();
+        Assert.Contains("Follow-ups: TechCorp — Pilot planning", System.Text.RegularExpressions.Regex.Unescape(blocks));
+        Assert.Contains("*Decisions*", blocks);
+        Assert.Contains("Send the security questionnaire answers by Friday", blocks);
+        var previews = await db.PendingActions.AsNoTracking().Where(p => p.UserId == rep.Id).ToListAsync();
+        Assert.Equal(["create_task", "create_task", "create_task", "send_email"], previews.Select(p => p.Action).Order());
+        Assert.All(previews, p => Assert.Contains(p.Id.ToString(), blocks));   // each with its Confirm and Cancel
+        Assert.Contains(previews, p => p.Action == "send_email" && p.Preview.Contains("A quick recap") && p.Preview.Contains("Next steps"));
+        var delivery = await db.ProactiveDeliveries.AsNoTracking().SingleAsync(d => d.UserId == rep.Id && d.Workflow == Proactive.Workflow.FollowUpPack);
+        Assert.All(previews, p => Assert.Equal(delivery.Id, p.ProactiveDeliveryId));
+        // Nothing was sent or created: they wait for Confirm.
+        Assert.False(await db.Tasks.AnyAsync(t => t.UserId == rep.Id));
+    }
+
     async Task<JsonArray> SearchAsync(AppUser rep, string query)
     {
         await using var scope = fixture.App.Services.CreateAsyncScope();

@@ -111,8 +111,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         {
             "get_meetings_for_period" => await MeetingsAsync(Str(parameters, "period") ?? "today", cancellationToken),
             "get_next_meeting" => await NextMeetingAsync(Str(parameters, "meeting_id"), cancellationToken),
-            "get_last_meeting" => MeetingJson(await crm.LastMeetingAsync(session.User.Id, session.Now, cancellationToken)
-                                              ?? throw new ActionException("You have no past meetings with other people in your calendar.")),
+            "get_last_meeting" => await LastMeetingAsync(Str(parameters, "recorded_meeting_id"), cancellationToken),
             "get_pipeline_summary" => Node(await crm.PipelineAsync(session.User.Id, session.Today, session.Now, cancellationToken), "pipeline_summary"),
             "search_meetings" => new JsonObject
             {
@@ -175,6 +174,48 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         return json;
     }
 
+    /// <summary>
+    /// The last meeting, or a recorded one (a <c>meetings</c> row, as a transcript leaves it), with the notes its transcript gives:
+    /// summary, decisions and action items (empty when it was not recorded).
+    /// </summary>
+    async Task<JsonObject> LastMeetingAsync(string? recordedMeetingId, CancellationToken cancellationToken)
+    {
+        Meeting? recorded;
+        MeetingLine? line;
+        if (recordedMeetingId is not null)
+        {
+            recorded = Guid.TryParse(recordedMeetingId, out var id)
+                ? await db.Meetings.AsNoTracking().SingleOrDefaultAsync(m => m.Id == id, cancellationToken) : null;
+            if (recorded is null) throw new ActionException("That recorded meeting is not one you can see.");
+            line = recorded.CalendarEventId is { } eventId ? await crm.MeetingAsync(eventId, cancellationToken) : null;
+        }
+        else
+        {
+            line = await crm.LastMeetingAsync(session.User.Id, session.Now, cancellationToken)
+                   ?? throw new ActionException("You have no past meetings with other people in your calendar.");
+            recorded = await db.Meetings.AsNoTracking().Where(m => m.CalendarEventId == line.Id && m.TranscriptAt != null)
+                .OrderByDescending(m => m.TranscriptAt).FirstOrDefaultAsync(cancellationToken);
+        }
+        var json = line is not null ? MeetingJson(line) : await RecordedMeetingJsonAsync(recorded!, cancellationToken);
+        json["notes"] = Node(Recordings.MeetingNotes.Extract(recorded?.Transcript));
+        if (recorded is not null) json["recorded_meeting_id"] = recorded.Id.ToString();
+        return json;
+    }
+
+    /// <summary>A recorded meeting that is not (or no longer) in the calendar: its title and time, and its deal's main contact.</summary>
+    async Task<JsonObject> RecordedMeetingJsonAsync(Meeting recorded, CancellationToken cancellationToken)
+    {
+        var json = new JsonObject
+        {
+            ["id"] = recorded.Id.ToString(), ["title"] = recorded.Title, ["start"] = recorded.StartTime.ToString("O", CultureInfo.InvariantCulture),
+            ["local_start"] = TimeZoneInfo.ConvertTime(recorded.StartTime, session.Zone).ToString("ddd d MMM HH:mm", CultureInfo.InvariantCulture),
+            ["deal_id"] = recorded.DealId?.ToString(), ["attendees"] = new JsonArray(),
+        };
+        if (recorded.DealId is { } dealId && await crm.DealAsync(dealId, [], session.Today, session.Now, cancellationToken) is { PrimaryContact: { } contact })
+            json["contact"] = Node(contact);
+        return json;
+    }
+
     async Task<JsonObject> DealAsync(JsonObject parameters, CancellationToken cancellationToken)
     {
         var id = await ResolveIdAsync(parameters, "deal_id", "deal", "deal", cancellationToken);
@@ -205,10 +246,18 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         var first = person.Name.Split(' ')[0];
         var profile = await ProfileAsync(cancellationToken);
         var subject = Str(parameters, "subject") ?? (topic is { Length: > 0 } ? Capitalise(topic) : $"Following up from {profile?.CompanyName ?? "us"}");
-        var body = Str(parameters, "body") ?? $"Hi {first},\n\n" +
-            (topic is { Length: > 0 } ? $"I wanted to follow up with you about {topic}. " : "I wanted to follow up on our conversation. ") +
-            "Would a 20-minute call this week work to go through it and agree next steps?\n\n" +
-            $"Best,\n{session.User.Name}" + (profile?.CompanyName is { Length: > 0 } company ? $"\n{company}" : "");
+        // A recap from the meeting's notes, when the transcript gave some: what was said and what happens next.
+        var recap = Str(parameters, "summary") is { Length: > 0 } summary ? summary.Trim() : null;
+        var nextSteps = (parameters["next_steps"] as JsonArray)?.Select(s => (s as JsonObject)?["title"]?.ToString() ?? s?.ToString())
+            .OfType<string>().Where(s => s.Length > 0).Take(5).ToList() ?? [];
+        var signature = $"Best,\n{session.User.Name}" + (profile?.CompanyName is { Length: > 0 } company ? $"\n{company}" : "");
+        var body = Str(parameters, "body") ?? (recap is not null
+            ? $"Hi {first},\n\nThank you for your time today. A quick recap: {recap}\n\n" +
+              (nextSteps.Count > 0 ? "Next steps:\n" + string.Join('\n', nextSteps.Select(s => "• " + s)) + "\n\n" : "") +
+              "Let me know if I missed anything.\n\n" + signature
+            : $"Hi {first},\n\n" +
+              (topic is { Length: > 0 } ? $"I wanted to follow up with you about {topic}. " : "I wanted to follow up on our conversation. ") +
+              "Would a 20-minute call this week work to go through it and agree next steps?\n\n" + signature);
         return new JsonObject
         {
             ["type"] = "email_draft", ["contact_id"] = contactId.ToString(), ["to"] = person.Email, ["to_name"] = person.Name,

@@ -44,11 +44,23 @@ public static class CopilotBlocks
         "task_list" => response["tasks"]!.AsArray().OfType<JsonObject>().Select(t => (Block)new SectionBlock(
             $"*{t["title"]}* — due {t["due_date"]} ({t["days_overdue"]} day{((int?)t["days_overdue"] == 1 ? "" : "s")} overdue)" + (t["deal"] is { } deal ? $"\n{deal}" : ""))),
         "next_meeting_command_center" => CommandCenter(response["outputs"]!.AsObject()),
-        "post_meeting_followup_pack" => response["outputs"]?["meeting"] is JsonObject meeting ? [new HeaderBlock("Follow-ups: " + meeting["title"])] : [],
+        "post_meeting_followup_pack" => response["outputs"]?["meeting"] is JsonObject meeting ? FollowUpPack(meeting) : [],
         "deal_status" => Deal(response),
         "deal_rescue_plan" => response["outputs"]?["deal"] is JsonObject deal ? [new HeaderBlock("Rescue plan"), .. Deal(deal), .. RescueSteps(deal)] : [],
         _ => [],
     };
+
+    /// <summary>The pack's header, and what the transcript gave when the meeting was recorded: summary, decisions, action items.</summary>
+    static IEnumerable<Block> FollowUpPack(JsonObject meeting)
+    {
+        yield return new HeaderBlock("Follow-ups: " + meeting["title"]);
+        if (meeting["notes"] is not JsonObject notes) yield break;
+        if ((string?)notes["summary"] is { Length: > 0 } summary) yield return new SectionBlock("*Summary*\n" + summary);
+        if (notes["decisions"] is JsonArray { Count: > 0 } decisions)
+            yield return new SectionBlock("*Decisions*\n" + string.Join('\n', decisions.Select(d => "• " + d)));
+        if (notes["action_items"] is JsonArray { Count: > 0 } items)
+            yield return new SectionBlock("*Action items*\n" + string.Join('\n', items.OfType<JsonObject>().Select(i => $"• {i["title"]} ({i["speaker"]})")));
+    }
 
     static Block Meeting(JsonObject meeting)
     {

@@ -9,7 +9,7 @@ using Use60.Slack;
 
 namespace Use60.Proactive;
 
-public enum Workflow { DailyDigest, MeetingBrief, TaskReminder, DealStall, WinLoss }
+public enum Workflow { DailyDigest, MeetingBrief, TaskReminder, DealStall, WinLoss, FollowUpPack }
 
 /// <summary>A proactive message claimed for one rep, workflow and key (a local date, an event, a stall).</summary>
 [Table("proactive_deliveries")]

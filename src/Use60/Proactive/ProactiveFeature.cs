@@ -5,6 +5,7 @@ using Use60.Admin;
 using Use60.Copilot;
 using Use60.Data;
 using Use60.Hosting;
+using Use60.Recordings;
 using Use60.Slack;
 
 namespace Use60.Proactive;
@@ -37,6 +38,7 @@ public static class ProactiveFeature
         services.AddScoped<TaskReminders>();
         services.AddScoped<MeetingBriefs>();
         services.AddScoped<WinLoss>();
+        services.AddSingleton<ITranscriptLanded, FollowUpPacks>();
         var jobs = new List<ScheduledJob>();
         services.AddSingleton(new ScheduledJobs(jobs));
         services.AddSingleton(new AdminNavItem("Jobs", Pages.JobsModel.PagePath, 75));

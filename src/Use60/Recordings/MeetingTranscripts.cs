@@ -11,12 +11,19 @@ public sealed record TranscriptArrival(Guid OrgId, Guid UserId, MeetingSource So
 /// <summary>Where a transcript was kept, and whether it is the meeting's first (a repeat delivery replaces it and is not new).</summary>
 public sealed record TranscriptStored(Guid MeetingId, bool IsFirst);
 
+/// <summary>Told after a transcript is stored (the follow-up pack). A listener's failure is logged; the transcript stays stored.</summary>
+public interface ITranscriptLanded
+{
+    Task LandedAsync(TranscriptArrival arrival, TranscriptStored stored, CancellationToken cancellationToken);
+}
+
 /// <summary>
 /// The one provider-agnostic step every transcription path ends in (MeetingBaaS, Gladia, Fathom): in the rep's own tenant scope,
 /// the meeting for that recording (made on first arrival, found again by its source id after) gets the transcript — who spoke when,
 /// and its text for search and the copilot.
 /// </summary>
-public sealed class MeetingTranscripts(IServiceScopeFactory scopes, TimeProvider clock, ILogger<MeetingTranscripts> logger)
+public sealed class MeetingTranscripts(IServiceScopeFactory scopes, IEnumerable<ITranscriptLanded> listeners, TimeProvider clock,
+    ILogger<MeetingTranscripts> logger)
 {
     /// <summary>Bounds on what one transcript may hold, far above a long meeting's (a 3-hour call is some 30,000 words).</summary>
     public const int MaxSegments = 20_000, MaxTextLength = 2_000_000;
@@ -59,6 +66,18 @@ public sealed class MeetingTranscripts(IServiceScopeFactory scopes, TimeProvider
         await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Stored the {Provider} transcript of meeting {MeetingId} ({Segments} segments){Repeat}", arrival.Provider, meeting.Id,
             segments.Count, first ? "" : ", replacing an earlier one");
-        return new TranscriptStored(meeting.Id, first);
+        var stored = new TranscriptStored(meeting.Id, first);
+        foreach (var listener in listeners)
+        {
+            try
+            {
+                await listener.LandedAsync(arrival, stored, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogError(e, "After storing the transcript of meeting {MeetingId}, {Listener} failed", meeting.Id, listener.GetType().Name);
+            }
+        }
+        return stored;
     }
 }
