@@ -146,9 +146,10 @@ public sealed partial class RecordingThumbnails(IRecordingStore store, HttpClien
         }
         catch (Win32Exception e)
         {
+            var why = e.NativeErrorCode == 2 ? "not found" : e.Message;   // ENOENT
             logger.LogError("Cannot make thumbnails: ffmpeg could not be started ({Program}: {Error}). Install the Debian package ffmpeg " +
-                            "(apt-get install ffmpeg), or set THUMBNAIL_SERVICE_URL", Options.FfmpegPath, e.Message);
-            throw new ThumbnailException($"ffmpeg is not installed or could not be started ({Options.FfmpegPath}: {e.Message}): " +
+                            "(apt-get install ffmpeg), or set THUMBNAIL_SERVICE_URL", Options.FfmpegPath, why);
+            throw new ThumbnailException($"ffmpeg is not installed or could not be started ({Options.FfmpegPath}: {why}): " +
                                          "install the Debian package ffmpeg (apt-get install ffmpeg), or set THUMBNAIL_SERVICE_URL");
         }
         process.StandardInput.Close();
