@@ -13,9 +13,10 @@ COPY src/ src/
 RUN dotnet publish src/Use60/Use60.csproj -c Release --no-restore -o /app /p:UseAppHost=false
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
-# curl only serves the HEALTHCHECK below: the runtime image has no HTTP client of its own.
+# curl only serves the HEALTHCHECK below: the runtime image has no HTTP client of its own. ffmpeg cuts each kept
+# recording's thumbnail (unless THUMBNAIL_SERVICE_URL names a service that does).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends curl \
+    && apt-get install -y --no-install-recommends curl ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app ./

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
 
 command -v dotnet >/dev/null || { echo "The .NET 10 SDK is needed: https://dotnet.microsoft.com/download" >&2; exit 1; }
+# Thumbnails of kept recordings are cut with ffmpeg; without it the app runs and recordings simply have none.
+ffmpeg_ensure_installed || echo "Could not install ffmpeg: recordings will be kept without thumbnails (see the README, Notetaker)." >&2
 DATA_DIR=$PWD/.data
 PG_DIR=$DATA_DIR/postgres
 PG_PORT=${USE60_PG_PORT:-55432}

@@ -81,6 +81,12 @@ public sealed class Recording : IOrgOwned, ICreatedAt, IUpdatedAt
     public string? AudioKey { get; set; }
     public long? VideoBytes { get; set; }
     public long? AudioBytes { get; set; }
+
+    /// <summary>The JPEG made from the kept video (migration 0018); null until made, or when it could not be (<see cref="ThumbnailError"/>).</summary>
+    public string? ThumbnailKey { get; set; }
+
+    /// <summary>Why no thumbnail could be made: ffmpeg's or the thumbnail service's words, never a signed link.</summary>
+    public string? ThumbnailError { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 

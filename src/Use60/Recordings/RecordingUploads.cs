@@ -15,8 +15,8 @@ public sealed record UploadRun(int Completed, int Retrying, int Failed);
 /// and 10 minutes later (the seeds' schedule), and after that, or once the links have expired, the recording is failed for good
 /// and the rep is told once.
 /// </summary>
-public sealed class RecordingUploads(SystemDb system, IRecordingStore store, HttpClient http, SlackOutbox outbox, TimeProvider clock,
-    ILogger<RecordingUploads> logger)
+public sealed class RecordingUploads(SystemDb system, IRecordingStore store, HttpClient http, SlackOutbox outbox, RecordingThumbnails thumbnails,
+    TimeProvider clock, ILogger<RecordingUploads> logger)
 {
     /// <summary>How long after each failed try the next one comes; past the last, the recording has failed.</summary>
     public static readonly TimeSpan[] Backoff = [TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(10)];
@@ -85,6 +85,9 @@ public sealed class RecordingUploads(SystemDb system, IRecordingStore store, Htt
                 .SetProperty(x => x.UpdatedAt, clock.GetUtcNow()), cancellationToken);
             logger.LogInformation("Recording {RecordingId} is in the store ({Store}): video {VideoBytes} bytes, audio {AudioBytes} bytes, try {Attempt}",
                 recording.Id, store.Name, videoBytes, audioBytes, recording.UploadAttempts);
+            // The recording is kept whatever happens to its thumbnail: that never throws, and records why it could not be made.
+            if (videoKey is not null)
+                await thumbnails.MakeAsync(recording, videoKey, cancellationToken);
             return S3UploadStatus.Complete;
         }
         catch (Exception e) when (e is RecordingUploadException or HttpRequestException or IOException

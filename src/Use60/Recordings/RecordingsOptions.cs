@@ -84,6 +84,7 @@ public static class RecordingsFeature
     {
         services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration)
             .AddRecordingStore()
+            .AddRecordingThumbnails(configuration)
             .AddScoped<StorageMetrics>()
             .AddSingleton<MeetingTranscripts>()
             .AddSingleton(new Admin.AdminNavItem("Recordings", Pages.RecordingsModel.PagePath, 59))

@@ -13,12 +13,14 @@ namespace Use60.Recordings.Pages;
 /// consent it was sent under, and whether its media is kept in the store — with "Retry now" for a copy that failed (audited).
 /// Row-level security: the org's owners and admins see every rep's recordings.
 /// </summary>
-public sealed class RecordingsModel(Use60Db db, SystemDb system, SecurityAudit audit, IRecordingUploadKick uploads, TimeProvider clock) : PageModel
+public sealed class RecordingsModel(Use60Db db, SystemDb system, SecurityAudit audit, IRecordingUploadKick uploads, RecordingLinks links, TimeProvider clock)
+    : PageModel
 {
     public const string PagePath = "/admin/recordings";
     public const int Shown = 100;
 
-    public sealed record Line(Recording Recording, string Rep);
+    /// <summary>A recording, its rep, and its 15-minute playback links when its media is kept.</summary>
+    public sealed record Line(Recording Recording, string Rep, RecordingPlayback? Playback = null);
 
     public IReadOnlyList<Line> Lines { get; private set; } = [];
 
@@ -30,7 +32,22 @@ public sealed class RecordingsModel(Use60Db db, SystemDb system, SecurityAudit a
         Lines = await (from r in db.Recordings.AsNoTracking()
                        join u in db.Users.AsNoTracking() on r.UserId equals u.Id
                        orderby r.CreatedAt descending
-                       select new Line(r, u.Name)).Take(Shown).ToListAsync(cancellationToken);
+                       select new Line(r, u.Name, null)).Take(Shown).ToListAsync(cancellationToken);
+        // Links only for what the tenant-scoped query above returned (row-level security: this org, an owner or admin), made
+        // now and good for 15 minutes; the bucket itself stays private.
+        Lines = [.. Lines.Select(line => line with { Playback = links.For(line.Recording) })];
+        AllowImagesFrom(Lines.Select(line => line.Playback?.Thumbnail));
+    }
+
+    /// <summary>The thumbnails come from the store (a bucket's own address, usually): the page's CSP lets images come from there too.</summary>
+    void AllowImagesFrom(IEnumerable<Uri?> images)
+    {
+        var origins = images.OfType<Uri>().Select(uri => uri.GetLeftPart(UriPartial.Authority)).Distinct()
+            .Where(origin => origin != $"{Request.Scheme}://{Request.Host}").ToList();
+        var policy = Response.Headers.ContentSecurityPolicy.ToString();
+        if (origins.Count == 0 || policy.Length == 0) return;
+        Response.Headers.ContentSecurityPolicy = string.Join("; ", policy.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(directive => directive.StartsWith("img-src ", StringComparison.Ordinal) ? $"{directive} {string.Join(' ', origins)}" : directive));
     }
 
     public async Task<IActionResult> OnPostRetryAsync([FromForm] Guid recordingId, CancellationToken cancellationToken)
