@@ -183,11 +183,9 @@ public sealed class GladiaWebhook(WebhookInbox inbox, SecretBox secrets, IServic
         recordingId = Guid.Empty;
         if (string.IsNullOrEmpty(recording) || string.IsNullOrEmpty(token)) return "missing_token";
         if (!secrets.IsConfigured) return "no_master_key";
-        var given = new byte[48];
-        if (!Guid.TryParseExact(recording, "D", out recordingId) || token.Length > 64 || !Base64Url.TryDecodeFromChars(token, given, out var length)
-            || !CryptographicOperations.FixedTimeEquals(Token(recordingId), given.AsSpan(0, length)))
-            return "bad_token";
-        return null;
+        if (!Guid.TryParseExact(recording, "D", out recordingId) || token.Length > 64) return "bad_token";
+        var expected = Encoding.ASCII.GetBytes(Base64Url.EncodeToString(Token(recordingId)));
+        return CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(token)) ? null : "bad_token";
     }
 
     async Task<IResult> ReceiveAsync(HttpContext http)
