@@ -1,6 +1,5 @@
 using System.Buffers.Text;
 using System.Net;
-using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -69,8 +68,6 @@ public sealed class GladiaClient(HttpClient http, IOptions<GladiaOptions> option
 {
     public const string ApiKeyHeader = "x-gladia-key";
 
-    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     /// <summary>Starts the job; returns Gladia's job id.</summary>
     public async Task<string> TranscribeAsync(Uri audioUrl, Uri callbackUrl, Guid recordingId, CancellationToken cancellationToken)
     {
@@ -98,18 +95,8 @@ public sealed class GladiaClient(HttpClient http, IOptions<GladiaOptions> option
     {
         var settings = options.Value;
         if (!settings.IsConfigured) throw new GladiaException(false, "Gladia is not set up here (GLADIA_API_KEY is not set).");
-        using var request = new HttpRequestMessage(method, new Uri(settings.ApiUri, path));
-        request.Headers.Add(ApiKeyHeader, settings.ApiKey!.Trim());
-        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, cancellationToken);
-        }
-        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            throw new GladiaException(true, $"Gladia could not be reached to {what}.", e);
-        }
+        var response = await ProviderHttp.SendAsync(http, method, new Uri(settings.ApiUri, path), ApiKeyHeader, settings.ApiKey!, body,
+            e => new GladiaException(true, $"Gladia could not be reached to {what}.", e), cancellationToken);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken);

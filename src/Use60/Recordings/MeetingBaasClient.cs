@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
@@ -53,8 +52,6 @@ public sealed class MeetingBaasClient(HttpClient http, IOptions<MeetingBaasOptio
 
     /// <summary>A scheduled bot's join time can be changed only while it is at least 4 minutes away, and only to a time as far.</summary>
     public static readonly TimeSpan RescheduleLockWindow = TimeSpan.FromMinutes(4);
-
-    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public bool IsConfigured => options.Value.IsConfigured;
 
@@ -178,18 +175,8 @@ public sealed class MeetingBaasClient(HttpClient http, IOptions<MeetingBaasOptio
     {
         var settings = options.Value;
         if (!settings.IsConfigured) throw new MeetingBaasException(MeetingBaasFailure.Unauthorized, "The notetaker is not set up here (MEETINGBAAS_API_KEY is not set).");
-        using var request = new HttpRequestMessage(method, new Uri(settings.ApiUri, path));
-        request.Headers.Add(ApiKeyHeader, settings.ApiKey!.Trim());
-        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, cancellationToken);
-        }
-        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            throw new MeetingBaasException(MeetingBaasFailure.Unavailable, $"MeetingBaaS could not be reached to {what}.", e);
-        }
+        var response = await ProviderHttp.SendAsync(http, method, new Uri(settings.ApiUri, path), ApiKeyHeader, settings.ApiKey!, body,
+            e => new MeetingBaasException(MeetingBaasFailure.Unavailable, $"MeetingBaaS could not be reached to {what}.", e), cancellationToken);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken);

@@ -7,7 +7,6 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Use60.Data;
 using Use60.Hosting;
-using Use60.Security;
 using Use60.Slack;
 
 using static Use60.Slack.SlackJson;

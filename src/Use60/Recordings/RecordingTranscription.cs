@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -17,6 +19,31 @@ namespace Use60.Recordings;
 public interface IRecordingStored
 {
     Task StoredAsync(Guid recordingId, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// A call to either provider's API: a JSON body, the provider's key header, and a provider that cannot be reached (network, timeout)
+/// turned into the provider's own exception by <paramref name="unreachable"/>.
+/// </summary>
+public static class ProviderHttp
+{
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static async Task<HttpResponseMessage> SendAsync(HttpClient http, HttpMethod method, Uri uri, string keyHeader, string key, JsonObject? body,
+        Func<Exception, Exception> unreachable, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, uri);
+        request.Headers.Add(keyHeader, key.Trim());
+        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
+        try
+        {
+            return await http.SendAsync(request, cancellationToken);
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw unreachable(e);
+        }
+    }
 }
 
 /// <summary>Transcript utterances as both providers write them: <c>[{"speaker", "start", "end", "text"}]</c>, times in seconds.</summary>
