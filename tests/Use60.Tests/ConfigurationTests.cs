@@ -44,12 +44,12 @@ public sealed class ConfigurationTests
             ["GOOGLE_CLIENT_ID"] = "Google:ClientId", ["GOOGLE_CLIENT_SECRET"] = "Google:ClientSecret", ["AWS_REGION"] = "S3:Region",
             ["AWS_S3_BUCKET"] = "S3:Bucket", ["AWS_ENDPOINT_URL"] = "S3:EndpointUrl", ["MEETINGBAAS_API_KEY"] = "MeetingBaas:ApiKey",
             ["MEETINGBAAS_WEBHOOK_SECRET"] = "MeetingBaas:WebhookSecret", ["USE60_MASTER_KEY"] = "Privacy:MasterKey",
-            ["SLACK_API_URL"] = "Slack:ApiUrl", ["SMTP_URL"] = "Smtp:Url",
+            ["SLACK_API_URL"] = "Slack:ApiUrl", ["SMTP_URL"] = "Smtp:Url", ["GLADIA_API_KEY"] = "Gladia:ApiKey", ["GLADIA_API_URL"] = "Gladia:ApiUrl",
         };
         var all = EnvironmentVariables.All.ToDictionary(v => v.Name, v => v.ConfigKey);
         foreach (var (name, key) in expected) Assert.Equal(key, all.GetValueOrDefault(name));
         Assert.Equal(all.Count, all.Keys.Distinct().Count());
-        Assert.All(new[] { "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "OPENAI_API_KEY", "USE60_MASTER_KEY", "DATABASE_URL", "SMTP_URL" },
+        Assert.All(new[] { "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "OPENAI_API_KEY", "USE60_MASTER_KEY", "DATABASE_URL", "SMTP_URL", "GLADIA_API_KEY" },
             name => Assert.True(EnvironmentVariables.All.Single(v => v.Name == name).Secret, $"{name} must be a secret"));
         Assert.All(EnvironmentVariables.All, v => Assert.False(string.IsNullOrWhiteSpace(v.Description), v.Name));
     }
@@ -121,6 +121,13 @@ public sealed class ConfigurationTests
         Assert.Contains(Problems<S3Options>(new() { ["AWS_S3_BUCKET"] = "My_Bucket" }), p => p.StartsWith("AWS_S3_BUCKET must be a bucket name"));
         Assert.Contains(Problems<S3Options>(new() { ["AWS_S3_BUCKET"] = "recordings" }), p => p.StartsWith("AWS_S3_BUCKET is set but AWS_REGION is not"));
         Assert.Contains(Problems<MeetingBaasOptions>(new() { ["MEETINGBAAS_API_KEY"] = "k" }), p => p.Contains("MEETINGBAAS_WEBHOOK_SECRET is not"));
+        Assert.Equal([$"GLADIA_API_URL must be an absolute http(s) URL such as {GladiaOptions.DefaultApiUrl}."],
+            Problems<GladiaOptions>(new() { ["GLADIA_API_URL"] = "api.gladia.io" }));
+        // Gladia's callbacks are checked with a token derived from the master key.
+        var gladia = new GladiaOptions { ApiKey = "k" };
+        Assert.Contains("USE60_MASTER_KEY is required with GLADIA_API_KEY",
+            new GladiaNeedsMasterKey(Options.Create(new MasterKeyOptions())).Validate(null, gladia).FailureMessage);
+        Assert.True(new GladiaNeedsMasterKey(Options.Create(new MasterKeyOptions { MasterKey = Convert.ToBase64String(new byte[32]) })).Validate(null, gladia).Succeeded);
         Assert.Equal([$"USE60_MASTER_KEY must be exactly 32 random bytes, base64-encoded (44 characters); {MasterKeyOptions.HowToMakeOne}."],
             Problems<MasterKeyOptions>(new() { ["USE60_MASTER_KEY"] = Convert.ToBase64String(new byte[16]) }));
         Assert.Empty(Problems<MasterKeyOptions>(new() { ["USE60_MASTER_KEY"] = Convert.ToBase64String(new byte[32]) }));
@@ -137,6 +144,7 @@ public sealed class ConfigurationTests
         Assert.Empty(Problems<GoogleOptions>([]));
         Assert.Empty(Problems<S3Options>([]));
         Assert.Empty(Problems<MeetingBaasOptions>([]));
+        Assert.Empty(Problems<GladiaOptions>([]));
         Assert.Empty(Problems<MasterKeyOptions>([]));
         Assert.Empty(Problems<SmtpOptions>([]));
         Assert.Empty(Problems<LogOptions>([]));

@@ -118,6 +118,8 @@ public sealed class NotetakerBotTests(NotetakerFixture fixture) : IClassFixture<
         Assert.Equal(now.AddMinutes(7), bot.JoinAt);
         Assert.Equal(OrgSettings.DefaultNotetakerBotName, bot.BotName);
         Assert.Equal(OrgSettings.DefaultNotetakerChatNotice, bot.EntryMessage);
+        // Without Gladia set up, MeetingBaaS transcribes the meeting in the bot.
+        Assert.True(bot.Request["transcription_enabled"]!.GetValue<bool>());
         var recording = Assert.Single(await RecordingsAsync(r => r.CalendarEventId == meeting.Id));
         Assert.Equal((bot.Id, RecordingStatus.Scheduled, ConsentBasis.OrgPolicy, bot.RecordingId), (recording.BotId, recording.Status, recording.ConsentBasis, recording.Id));
         Assert.Equal((MeetingPlatform.Meet, link, now), (recording.Platform, recording.MeetingUrl, recording.ConsentRecordedAt));

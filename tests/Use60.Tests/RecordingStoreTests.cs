@@ -301,6 +301,7 @@ public sealed class RecordingStoreTests : IAsyncLifetime
             new Uri(link.GetLeftPart(UriPartial.Path) + $"?expires={long.Parse(query["expires"]!) + 3600}&sig={query["sig"]}"), // longer life
             new Uri(app.BaseAddress, $"/recordings/files/{other}{link.Query}"),                                              // another key
             new Uri(link.GetLeftPart(UriPartial.Path)),                                                                      // unsigned
+            new Uri(link.GetLeftPart(UriPartial.Path) + $"?expires={query["expires"]}&sig=%21%21%21%21"),                    // not even base64url
             new Uri(app.BaseAddress, $"/recordings/files/meeting-recordings/..%2F..%2F..%2Fetc%2Fpasswd{link.Query}"),        // out of the folder
         };
         foreach (var bad in refused)

@@ -167,6 +167,9 @@ public sealed class Meeting : IOrgOwned, ICreatedAt, IUpdatedAt
     /// <summary>The recording's id at its source (a notetaker bot, a Fathom recording).</summary>
     public string? SourceRef { get; set; }
 
+    /// <summary>The notetaker recording of the meeting (its media stays on the recording; links are signed per request).</summary>
+    public Guid? RecordingId { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }
@@ -219,6 +222,7 @@ sealed class CrmConfiguration : IEntityTypeConfiguration<Company>, IEntityTypeCo
         meeting.References<Meeting, AppUser>(m => m.OwnerUserId);
         meeting.References<Meeting, CalendarEvent>(m => m.CalendarEventId);
         meeting.References<Meeting, Deal>(m => m.DealId);
+        meeting.References<Meeting, Recordings.Recording>(m => m.RecordingId);
         meeting.OwnsMany(m => m.Transcript, t => t.ToJson("transcript"));
     }
 }

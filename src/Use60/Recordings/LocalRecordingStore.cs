@@ -118,9 +118,9 @@ public sealed class LocalRecordingStore : IRecordingStore
         if (!RecordingKeys.IsSafe(key) || !long.TryParse(expires, NumberStyles.None, CultureInfo.InvariantCulture, out var expiresAt)
             || string.IsNullOrEmpty(signature) || signature.Length > 64 || !secrets.IsConfigured)
             return false;
-        var provided = new byte[48];
-        if (!Base64Url.TryDecodeFromChars(signature, provided, out var length)) return false;
-        var signed = CryptographicOperations.FixedTimeEquals(Sign(key, expires!), provided.AsSpan(0, length));
+        // Compared as text: decoding a malformed signature can throw rather than fail, and a bad link is a 403, never a 500.
+        var signed = CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Base64Url.EncodeToString(Sign(key, expires!))),
+            Encoding.ASCII.GetBytes(signature));
         return signed && clock.GetUtcNow().ToUnixTimeSeconds() < expiresAt;
     }
 

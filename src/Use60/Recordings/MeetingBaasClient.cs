@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
@@ -40,9 +39,11 @@ public sealed record BotOrder(string MeetingUrl, string BotName, string EntryMes
 /// The few MeetingBaaS v2 calls the notetaker makes (<c>x-meeting-baas-api-key</c> header): send a bot now (<c>POST /v2/bots</c>) or
 /// at a time (<c>POST /v2/bots/scheduled</c>), move a scheduled bot's join time (<c>PATCH /v2/bots/scheduled/{id}</c>), and take a
 /// bot back (<c>DELETE /v2/bots/scheduled/{id}</c> before it has joined, <c>POST /v2/bots/{id}/leave</c> after). Every bot carries
-/// our recording id in <c>extra</c>, which MeetingBaaS sends back in each webhook.
+/// our recording id in <c>extra</c>, which MeetingBaaS sends back in each webhook. A bot transcribes the meeting itself
+/// (<c>transcription_enabled</c>) unless GLADIA_API_KEY is set, in which case use60 has Gladia transcribe the stored audio instead; its
+/// transcript is read with <see cref="GetTranscriptAsync"/>.
 /// </summary>
-public sealed class MeetingBaasClient(HttpClient http, IOptions<MeetingBaasOptions> options)
+public sealed class MeetingBaasClient(HttpClient http, IOptions<MeetingBaasOptions> options, IOptions<GladiaOptions> gladia)
 {
     public const string ApiKeyHeader = "x-meeting-baas-api-key";
 
@@ -51,8 +52,6 @@ public sealed class MeetingBaasClient(HttpClient http, IOptions<MeetingBaasOptio
 
     /// <summary>A scheduled bot's join time can be changed only while it is at least 4 minutes away, and only to a time as far.</summary>
     public static readonly TimeSpan RescheduleLockWindow = TimeSpan.FromMinutes(4);
-
-    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public bool IsConfigured => options.Value.IsConfigured;
 
@@ -69,7 +68,10 @@ public sealed class MeetingBaasClient(HttpClient http, IOptions<MeetingBaasOptio
             // use60 keeps to one bot per meeting and org itself; two orgs in one call each get their own recording.
             ["allow_multiple_bots"] = true,
             ["extra"] = new JsonObject { ["recording_id"] = order.RecordingId.ToString() },
+            // One transcription per meeting: MeetingBaaS's (its default provider), or ours of the stored audio with Gladia.
+            ["transcription_enabled"] = !gladia.Value.IsConfigured,
         };
+        if (!gladia.Value.IsConfigured) body["transcription_config"] = new JsonObject { ["provider"] = "gladia" };
         if (scheduled) body["join_at"] = Iso(order.JoinAt!.Value);
         var answer = await SendAsync(HttpMethod.Post, scheduled ? "v2/bots/scheduled" : "v2/bots", body, "send the notetaker", cancellationToken);
         var botId = (string?)answer?["data"]?["bot_id"] ?? throw new MeetingBaasException(MeetingBaasFailure.Unavailable,
@@ -99,22 +101,82 @@ public sealed class MeetingBaasClient(HttpClient http, IOptions<MeetingBaasOptio
         }
     }
 
+    /// <summary>
+    /// The bot's transcript, or null when it has none (the bot did not transcribe, or its data is deleted). The transcript is a JSON
+    /// artifact behind a signed link (valid 4 hours) that bot.completed carries; without one, or once it has expired, a fresh link
+    /// comes from the bot's details (<c>GET /v2/bots/{id}</c>). The artifact is fetched without our API key: the link is signed for
+    /// MeetingBaaS's storage, which must not see the key.
+    /// </summary>
+    public async Task<IReadOnlyList<Crm.TranscriptSegment>?> GetTranscriptAsync(string botId, string? signedUrl, CancellationToken cancellationToken)
+    {
+        var fresh = false;
+        if (signedUrl is null)
+        {
+            (signedUrl, fresh) = (await TranscriptLinkAsync(botId, cancellationToken), true);
+            if (signedUrl is null) return null;
+        }
+        var artifact = await DownloadAsync(signedUrl, cancellationToken);
+        if (artifact is null && !fresh && await TranscriptLinkAsync(botId, cancellationToken) is { } renewed)
+            artifact = await DownloadAsync(renewed, cancellationToken);
+        if (artifact is null) throw new MeetingBaasException(MeetingBaasFailure.NotFound, "MeetingBaaS's link to the transcript no longer works.");
+        return TranscriptOf(artifact);
+    }
+
+    async Task<string?> TranscriptLinkAsync(string botId, CancellationToken cancellationToken)
+    {
+        var details = await SendAsync(HttpMethod.Get, $"v2/bots/{Uri.EscapeDataString(botId)}", null, "read the bot's details", cancellationToken);
+        return details?["data"]?["transcription"] is JsonValue link && link.TryGetValue<string>(out var url) && !string.IsNullOrWhiteSpace(url) ? url : null;
+    }
+
+    /// <summary>The artifact's JSON, or null when the link is refused or gone (expired: 403, 404, 410).</summary>
+    async Task<JsonObject?> DownloadAsync(string url, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
+            throw new MeetingBaasException(MeetingBaasFailure.Refused, "MeetingBaaS's link to the transcript is not a web address.");
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new MeetingBaasException(MeetingBaasFailure.Unavailable, "MeetingBaaS's transcript could not be downloaded.", e);
+        }
+        using (response)
+        {
+            if (response.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.NotFound or HttpStatusCode.Gone) return null;
+            if (!response.IsSuccessStatusCode)
+                throw new MeetingBaasException(MeetingBaasFailure.Unavailable, $"MeetingBaaS's transcript could not be downloaded ({(int)response.StatusCode}).");
+            if (response.Content.Headers.ContentLength > MaxTranscriptBytes)
+                throw new MeetingBaasException(MeetingBaasFailure.Refused, "MeetingBaaS's transcript is larger than any meeting's.");
+            try
+            {
+                await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+                return await JsonNode.ParseAsync(stream, cancellationToken: cancellationToken) as JsonObject
+                       ?? throw new JsonException("not an object");
+            }
+            catch (JsonException e)
+            {
+                throw new MeetingBaasException(MeetingBaasFailure.Refused, "MeetingBaaS's transcript is not the JSON it documents.", e);
+            }
+        }
+    }
+
+    /// <summary>A transcript file far larger than a long meeting's (a 3-hour call with word timings is some 20 MB).</summary>
+    const long MaxTranscriptBytes = 200L * 1024 * 1024;
+
+    /// <summary>
+    /// The transcription artifact: <c>{"bot_id", "provider", "result": {"utterances": [{"speaker": "Jane Doe", "start": 0.5, "end": 2.1,
+    /// "text": "…", "words": […]}]}}</c>, speakers by name, times in seconds from the start.
+    /// </summary>
+    static List<Crm.TranscriptSegment> TranscriptOf(JsonObject artifact) => Utterances.Segments(artifact["result"]?["utterances"]);
+
     async Task<JsonObject?> SendAsync(HttpMethod method, string path, JsonObject? body, string what, CancellationToken cancellationToken)
     {
         var settings = options.Value;
         if (!settings.IsConfigured) throw new MeetingBaasException(MeetingBaasFailure.Unauthorized, "The notetaker is not set up here (MEETINGBAAS_API_KEY is not set).");
-        using var request = new HttpRequestMessage(method, new Uri(settings.ApiUri, path));
-        request.Headers.Add(ApiKeyHeader, settings.ApiKey!.Trim());
-        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, cancellationToken);
-        }
-        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            throw new MeetingBaasException(MeetingBaasFailure.Unavailable, $"MeetingBaaS could not be reached to {what}.", e);
-        }
+        var response = await ProviderHttp.SendAsync(http, method, new Uri(settings.ApiUri, path), ApiKeyHeader, settings.ApiKey!, body,
+            e => new MeetingBaasException(MeetingBaasFailure.Unavailable, $"MeetingBaaS could not be reached to {what}.", e), cancellationToken);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken);

@@ -7,7 +7,6 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Use60.Data;
 using Use60.Hosting;
-using Use60.Security;
 using Use60.Slack;
 
 using static Use60.Slack.SlackJson;
@@ -55,25 +54,19 @@ public sealed class WebhookSignature(TimeProvider clock)
     }
 }
 
-public enum WebhookOutcome { Handled, Ignored, Duplicate }
-
 /// <summary>
 /// <c>POST /webhooks/meetingbaas</c>: the signature is checked first (a bad or missing one is a bare 401 and a line in the security
-/// audit log); the event is then written to <c>webhook_inbox</c> under MeetingBaaS's message id before anything is done with it, so a
-/// second delivery of the same message is acknowledged without being processed again. A processing failure answers 500 and leaves
-/// the row unprocessed: MeetingBaaS retries it.
+/// audit log); the event then goes through the <see cref="WebhookInbox"/> under MeetingBaaS's message id, so a second delivery of the
+/// same message is acknowledged without being processed again. A processing failure answers 500: MeetingBaaS retries it.
 /// </summary>
-public sealed class MeetingBaasWebhook(SystemDb system, IServiceScopeFactory scopes, TimeProvider clock, ILogger<MeetingBaasWebhook> logger)
+public sealed class MeetingBaasWebhook(SystemDb system, WebhookInbox inbox, IServiceScopeFactory scopes, ILogger<MeetingBaasWebhook> logger)
 {
     public const string Path = "/webhooks/meetingbaas";
     const int MaxBodyBytes = 1 << 20;
-    static readonly TimeSpan ProcessingLease = TimeSpan.FromMinutes(1);
 
     /// <summary>bot.status_change codes: on the way in, and in the call. (Finishing and failing come as bot.completed and bot.failed.)</summary>
     static readonly IReadOnlySet<string> Joining = new HashSet<string> { "joining_call", "in_waiting_room", "in_waiting_for_host" };
     static readonly IReadOnlySet<string> InCall = new HashSet<string> { "in_call_not_recording", "in_call_recording", "recording_paused", "recording_resumed" };
-
-    sealed record Accepted(long Id, bool IsNew);
 
     sealed record Bot(Guid Id, Guid OrgId, Guid UserId);
 
@@ -87,12 +80,12 @@ public sealed class MeetingBaasWebhook(SystemDb system, IServiceScopeFactory sco
     async Task<IResult> ReceiveAsync(HttpContext http, string? secret, WebhookSignature signature)
     {
         var body = await RequestBodies.ReadBoundedAsync(http.Request, MaxBodyBytes);
-        if (body is null) return await RefuseAsync(http, StatusCodes.Status413PayloadTooLarge, "body_too_large");
-        if (string.IsNullOrWhiteSpace(secret)) return await RefuseAsync(http, StatusCodes.Status401Unauthorized, "no_webhook_secret");
+        if (body is null) return await inbox.RefuseAsync(http, Path, StatusCodes.Status413PayloadTooLarge, "body_too_large");
+        if (string.IsNullOrWhiteSpace(secret)) return await inbox.RefuseAsync(http, Path, StatusCodes.Status401Unauthorized, "no_webhook_secret");
         var headers = http.Request.Headers;
         var check = signature.Verify(secret.Trim(), headers[WebhookSignature.IdHeader], headers[WebhookSignature.TimestampHeader],
             headers[WebhookSignature.SignatureHeader], body);
-        if (check != SignatureCheck.Valid) return await RefuseAsync(http, StatusCodes.Status401Unauthorized, SnakeCase.Convert(check.ToString()));
+        if (check != SignatureCheck.Valid) return await inbox.RefuseAsync(http, Path, StatusCodes.Status401Unauthorized, SnakeCase.Convert(check.ToString()));
 
         JsonObject payload;
         try
@@ -108,73 +101,22 @@ public sealed class MeetingBaasWebhook(SystemDb system, IServiceScopeFactory sco
         return Results.Json(new JsonObject { ["outcome"] = SnakeCase.ValueOf(outcome) });
     }
 
-    /// <summary>No detail for the caller; the reason goes to the security audit log (no org: an unverified body names none) and the log.</summary>
-    async Task<IResult> RefuseAsync(HttpContext http, int status, string reason)
-    {
-        logger.LogWarning("Refused a MeetingBaaS webhook: {Reason}", reason);
-        await using var db = system.Open("audit a refused MeetingBaaS webhook");
-        http.RequestServices.GetRequiredService<SecurityAudit>().Record(db, AuditEvents.NotetakerWebhookRejected, AuditSeverity.Medium, null, null,
-            new { reason, path = Path }, http);
-        await db.SaveChangesAsync(CancellationToken.None);
-        return Results.StatusCode(status);
-    }
-
     /// <summary>Stores the event (once per delivery id) and processes it unless it was processed before or is being processed now.</summary>
-    public async Task<WebhookOutcome> AcceptAsync(string deliveryId, JsonObject payload, CancellationToken cancellationToken)
+    public Task<WebhookOutcome> AcceptAsync(string deliveryId, JsonObject payload, CancellationToken cancellationToken)
     {
         var eventName = Str(payload["event"]) ?? Str(payload["type"]) ?? "unknown";
-        var now = clock.GetUtcNow();
-        long id;
-        await using (var db = system.Open("store a MeetingBaaS webhook in the inbox"))
-        {
-            var accepted = (await db.Database.SqlQuery<Accepted>($"""
-                INSERT INTO webhook_inbox (provider, delivery_id, event, payload, received_at)
-                VALUES ('meetingbaas', {deliveryId}, {eventName}, {payload.ToJsonString()}::jsonb, {now})
-                ON CONFLICT (provider, delivery_id) DO UPDATE SET deliveries = webhook_inbox.deliveries + 1
-                RETURNING id AS "Id", (xmax = 0) AS "IsNew"
-                """).ToListAsync(cancellationToken)).Single();
-            id = accepted.Id;
-            if (!accepted.IsNew) logger.LogInformation("MeetingBaaS delivered webhook {DeliveryId} again", deliveryId);
-            var leased = await db.Database.SqlQuery<long>($"""
-                UPDATE webhook_inbox SET attempts = attempts + 1, locked_until = {now + ProcessingLease}
-                WHERE id = {id} AND processed_at IS NULL AND (locked_until IS NULL OR locked_until <= {now})
-                RETURNING id AS "Value"
-                """).ToListAsync(cancellationToken);
-            if (leased.Count == 0) return WebhookOutcome.Duplicate;
-        }
-
-        WebhookOutcome outcome;
-        try
-        {
-            outcome = await ProcessAsync(eventName, payload["data"] as JsonObject ?? [], now, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogError(e, "MeetingBaaS webhook {DeliveryId} ({Event}) could not be processed; MeetingBaaS will deliver it again", deliveryId, eventName);
-            await FinishAsync(id, null, e.GetType().Name + ": " + e.Message, CancellationToken.None);
-            throw;
-        }
-        await FinishAsync(id, outcome, null, CancellationToken.None);
-        return outcome;
-    }
-
-    async Task FinishAsync(long id, WebhookOutcome? outcome, string? error, CancellationToken cancellationToken)
-    {
-        await using var db = system.Open("record a processed MeetingBaaS webhook");
-        var processedAt = outcome is null ? (DateTimeOffset?)null : clock.GetUtcNow();
-        var text = outcome is null ? null : SnakeCase.ValueOf(outcome.Value);
-        error = error?[..Math.Min(error.Length, 1000)];
-        await db.Database.ExecuteSqlAsync($"""
-            UPDATE webhook_inbox SET processed_at = {processedAt}, outcome = {text}, error = {error}, locked_until = NULL WHERE id = {id}
-            """, cancellationToken);
+        // v2 puts the bot's extra beside data; the recording id we gave the bot is looked for in both places.
+        var data = payload["data"] as JsonObject ?? [];
+        return inbox.AcceptAsync("meetingbaas", deliveryId, eventName, payload,
+            (now, token) => ProcessAsync(eventName, data, payload["extra"] as JsonObject ?? data["extra"] as JsonObject, now, token), cancellationToken);
     }
 
     /// <summary>What the event means for our recording (found by its bot id, or by the recording id we gave the bot), in its rep's own tenant scope.</summary>
-    async Task<WebhookOutcome> ProcessAsync(string eventName, JsonObject data, DateTimeOffset now, CancellationToken cancellationToken)
+    async Task<WebhookOutcome> ProcessAsync(string eventName, JsonObject data, JsonObject? extra, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var botId = Str(data["bot_id"]);
         if (botId is null) return WebhookOutcome.Ignored;
-        var ours = Guid.TryParse(Str(data["extra"]?["recording_id"]), out var recordingId) ? recordingId : Guid.Empty;
+        var ours = Guid.TryParse(Str(extra?["recording_id"]), out var recordingId) ? recordingId : Guid.Empty;
         Bot? bot;
         await using (var db = system.Open("find the recording of a MeetingBaaS bot"))
             bot = await db.Database.SqlQuery<Bot>($"""
@@ -194,7 +136,9 @@ public sealed class MeetingBaasWebhook(SystemDb system, IServiceScopeFactory sco
             "bot.joined" => await notetaker.ReportedAsync(bot.Id, botId, RecordingStatus.Joined, now, cancellationToken),
             "bot.status_change" when code is not null && Joining.Contains(code) => await notetaker.ReportedAsync(bot.Id, botId, RecordingStatus.Joining, now, cancellationToken),
             "bot.status_change" when code is not null && InCall.Contains(code) => await notetaker.ReportedAsync(bot.Id, botId, RecordingStatus.Joined, now, cancellationToken),
-            "bot.completed" => await notetaker.CompletedAsync(bot.Id, botId, Str(data["mp4"]) ?? Str(data["video"]), Str(data["audio"]), now, cancellationToken),
+            // bot.completed also carries the transcript (a link to it) when the bot transcribed: MeetingBaaS v2 has no separate event.
+            "bot.completed" => await notetaker.CompletedAsync(bot.Id, botId, Str(data["mp4"]) ?? Str(data["video"]), Str(data["audio"]), now, cancellationToken)
+                | await scope.ServiceProvider.GetRequiredService<RecordingTranscription>().FromMeetingBaasAsync(bot.Id, botId, data, cancellationToken),
             "bot.failed" => await notetaker.FailAsync(bot.Id, FailureOf(data), now, tellRep: true, cancellationToken),
             _ => false,
         };

@@ -4,9 +4,13 @@ using Use60.Data;
 
 namespace Use60.Recordings;
 
-/// <summary>A transcript as a provider delivered it, for one recording of one rep's meeting.</summary>
+/// <summary>
+/// A transcript as a provider delivered it, for one recording of one rep's meeting; <paramref name="RecordingId"/> is the notetaker
+/// recording it is of (null for sources with no recording of ours, such as Fathom).
+/// </summary>
 public sealed record TranscriptArrival(Guid OrgId, Guid UserId, MeetingSource Source, string SourceRef, string Provider, string Title,
-    DateTimeOffset StartTime, DateTimeOffset? EndTime, Guid? CalendarEventId, Guid? DealId, IReadOnlyList<TranscriptSegment> Segments);
+    DateTimeOffset StartTime, DateTimeOffset? EndTime, Guid? CalendarEventId, Guid? DealId, IReadOnlyList<TranscriptSegment> Segments,
+    Guid? RecordingId = null);
 
 /// <summary>Where a transcript was kept, and whether it is the meeting's first (a repeat delivery replaces it and is not new).</summary>
 public sealed record TranscriptStored(Guid MeetingId, bool IsFirst);
@@ -20,7 +24,9 @@ public interface ITranscriptLanded
 /// <summary>
 /// The one provider-agnostic step every transcription path ends in (MeetingBaaS, Gladia, Fathom): in the rep's own tenant scope,
 /// the meeting for that recording (made on first arrival, found again by its source id after) gets the transcript — who spoke when,
-/// and its text for search and the copilot.
+/// and its text for search and the copilot. A notetaker meeting is linked to its recording both ways in the same transaction
+/// (<c>meetings.recording_id</c>, <c>recordings.transcript_meeting_id</c>), whether or not the recording's copy into the store has
+/// finished; <see cref="RecordingTranscription"/> links them too when the copy finishes first.
 /// </summary>
 public sealed class MeetingTranscripts(IServiceScopeFactory scopes, IEnumerable<ITranscriptLanded> listeners, TimeProvider clock,
     ILogger<MeetingTranscripts> logger)
@@ -50,9 +56,9 @@ public sealed class MeetingTranscripts(IServiceScopeFactory scopes, IEnumerable<
         var source = SnakeCase.ValueOf(arrival.Source);
         await db.Database.ExecuteSqlAsync($"""
             INSERT INTO meetings (id, org_id, owner_user_id, source_type, source_ref, title, start_time, end_time, calendar_event_id, deal_id,
-                                  created_at, updated_at)
+                                  recording_id, created_at, updated_at)
             VALUES ({Guid.CreateVersion7()}, {arrival.OrgId}, {arrival.UserId}, {source}, {arrival.SourceRef}, {arrival.Title}, {arrival.StartTime},
-                    {arrival.EndTime}, {arrival.CalendarEventId}, {arrival.DealId}, {now}, {now})
+                    {arrival.EndTime}, {arrival.CalendarEventId}, {arrival.DealId}, {arrival.RecordingId}, {now}, {now})
             ON CONFLICT (org_id, source_type, source_ref) WHERE source_ref IS NOT NULL DO NOTHING
             """, cancellationToken);
         var meeting = await db.Meetings.FromSql($"""
@@ -62,7 +68,11 @@ public sealed class MeetingTranscripts(IServiceScopeFactory scopes, IEnumerable<
         (meeting.Transcript, meeting.TranscriptText, meeting.TranscriptProvider, meeting.TranscriptAt) = (segments, text, arrival.Provider, now);
         meeting.DealId ??= arrival.DealId;
         meeting.CalendarEventId ??= arrival.CalendarEventId;
+        meeting.RecordingId ??= arrival.RecordingId;
         await db.SaveChangesAsync(cancellationToken);
+        if (arrival.RecordingId is { } recordingId)
+            await db.Recordings.Where(r => r.Id == recordingId && r.TranscriptMeetingId == null)
+                .ExecuteUpdateAsync(r => r.SetProperty(x => x.TranscriptMeetingId, meeting.Id).SetProperty(x => x.UpdatedAt, now), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Stored the {Provider} transcript of meeting {MeetingId} ({Segments} segments){Repeat}", arrival.Provider, meeting.Id,
             segments.Count, first ? "" : ", replacing an earlier one");

@@ -87,6 +87,18 @@ public sealed class Recording : IOrgOwned, ICreatedAt, IUpdatedAt
 
     /// <summary>Why no thumbnail could be made: ffmpeg's or the thumbnail service's words, never a signed link.</summary>
     public string? ThumbnailError { get; set; }
+
+    /// <summary>Who transcribes it: MeetingBaaS (in the bot) or Gladia (the stored audio, when GLADIA_API_KEY is set).</summary>
+    public string? TranscriptionProvider { get; set; }
+
+    /// <summary>The provider's job id (Gladia's pre-recorded job), which its callback names.</summary>
+    public string? TranscriptionJobId { get; set; }
+
+    public DateTimeOffset? TranscriptionRequestedAt { get; set; }
+    public string? TranscriptionError { get; set; }
+
+    /// <summary>The meeting its transcript landed on.</summary>
+    public Guid? TranscriptMeetingId { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -101,5 +113,6 @@ sealed class RecordingConfiguration : IEntityTypeConfiguration<Recording>
         recording.Ignore(r => r.IsLive);
         recording.References<Recording, AppUser>(r => r.UserId);
         recording.References<Recording, CalendarEvent>(r => r.CalendarEventId);
+        recording.References<Recording, Crm.Meeting>(r => r.TranscriptMeetingId);
     }
 }

@@ -16,7 +16,7 @@ public sealed record UploadRun(int Completed, int Retrying, int Failed);
 /// and the rep is told once.
 /// </summary>
 public sealed class RecordingUploads(SystemDb system, IRecordingStore store, HttpClient http, SlackOutbox outbox, RecordingThumbnails thumbnails,
-    TimeProvider clock, ILogger<RecordingUploads> logger)
+    IEnumerable<IRecordingStored> storedHooks, TimeProvider clock, ILogger<RecordingUploads> logger)
 {
     /// <summary>How long after each failed try the next one comes; past the last, the recording has failed.</summary>
     public static readonly TimeSpan[] Backoff = [TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(10)];
@@ -88,6 +88,9 @@ public sealed class RecordingUploads(SystemDb system, IRecordingStore store, Htt
             // The recording is kept whatever happens to its thumbnail: that never throws, and records why it could not be made.
             if (videoKey is not null)
                 await thumbnails.MakeAsync(recording, videoKey, cancellationToken);
+            // Transcription of the kept audio, and the link to its meeting: these log their own failures and never throw them.
+            foreach (var hook in storedHooks)
+                await hook.StoredAsync(recording.Id, cancellationToken);
             return S3UploadStatus.Complete;
         }
         catch (Exception e) when (e is RecordingUploadException or HttpRequestException or IOException

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
 using Use60.Copilot;
 using Use60.Hosting;
 using Use60.Slack;
@@ -83,6 +84,7 @@ public static class RecordingsFeature
     public static IServiceCollection AddRecordings(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration)
+            .AddValidatedOptions<GladiaOptions>(configuration)
             .AddRecordingStore()
             .AddRecordingThumbnails(configuration)
             .AddScoped<StorageMetrics>()
@@ -98,10 +100,17 @@ public static class RecordingsFeature
         services.AddScoped<NotetakerAutoJoin>();
         services.AddScoped<IExternalAction, RecordMeetingAction>();
         services.AddSingleton<WebhookSignature>();
+        services.AddSingleton<WebhookInbox>();
         services.AddSingleton<MeetingBaasWebhook>();
+        // Transcripts: MeetingBaaS's from bot.completed, or Gladia's of the stored audio (asked for when the copy completes, called back).
+        services.AddSingleton<IValidateOptions<GladiaOptions>, GladiaNeedsMasterKey>();
+        services.AddHttpClient<GladiaClient>(http => http.Timeout = TimeSpan.FromSeconds(30));
+        services.AddSingleton<GladiaWebhook>();
+        services.AddTransient<RecordingTranscription>();
+        services.AddTransient<IRecordingStored>(sp => sp.GetRequiredService<RecordingTranscription>());
         return services.AddSlackListeners(NotetakerSlack.Register);
     }
 
-    /// <summary>POST /webhooks/meetingbaas.</summary>
-    public static IEndpointRouteBuilder MapRecordings(this IEndpointRouteBuilder app) => MeetingBaasWebhook.Map(app);
+    /// <summary>POST /webhooks/meetingbaas and /webhooks/gladia.</summary>
+    public static IEndpointRouteBuilder MapRecordings(this IEndpointRouteBuilder app) => GladiaWebhook.Map(MeetingBaasWebhook.Map(app));
 }

@@ -10,7 +10,8 @@ namespace Use60.Tests.Infrastructure;
 
 /// <summary>
 /// MeetingBaaS's v2 bot API as a real HTTP server on 127.0.0.1, with state: bots sent now or scheduled, moved, cancelled and called
-/// back; the API key checked; scriptable failures. It also signs webhooks the way MeetingBaaS (Svix) does.
+/// back; the API key checked; scriptable failures. It also signs webhooks the way MeetingBaaS (Svix) does, and keeps bots'
+/// transcripts as MeetingBaaS v2 does: a JSON artifact behind a signed link (which can be made to expire), renewed by the bot's details.
 /// </summary>
 public sealed class FakeMeetingBaas : IAsyncDisposable
 {
@@ -40,6 +41,11 @@ public sealed class FakeMeetingBaas : IAsyncDisposable
     readonly WebApplication app;
     readonly ConcurrentDictionary<string, Bot> bots = new();
     readonly ConcurrentQueue<Failure> failures = new();
+    readonly ConcurrentDictionary<string, JsonObject> transcripts = new();
+    readonly ConcurrentDictionary<string, string> liveLinks = new();
+
+    /// <summary>Requests for transcript artifacts, and whether each carried the API key (it must not: the link is signed for storage).</summary>
+    public ConcurrentQueue<(string BotId, bool WithApiKey)> ArtifactRequests { get; } = new();
 
     public ConcurrentQueue<Call> Calls { get; } = new();
     public Uri BaseAddress { get; private set; } = null!;
@@ -60,6 +66,47 @@ public sealed class FakeMeetingBaas : IAsyncDisposable
         });
         app.MapDelete("/v2/bots/scheduled/{id}", (HttpRequest request, string id) => CallBackAsync(request, id, bot => bot.Cancelled = true));
         app.MapPost("/v2/bots/{id}/leave", (HttpRequest request, string id) => CallBackAsync(request, id, bot => bot.Left = true));
+        app.MapGet("/v2/bots/{id}", async (HttpRequest request, string id) =>
+        {
+            await BodyAsync(request);
+            if (Refused(request) is { } refused) return refused;
+            return Ok(new JsonObject { ["bot_id"] = id, ["status"] = "completed", ["transcription"] = transcripts.ContainsKey(id) ? TranscriptLink(id) : null });
+        });
+        app.MapGet("/artifacts/{id}/transcription.json", (HttpRequest request, string id, string? sig) =>
+        {
+            ArtifactRequests.Enqueue((id, request.Headers.ContainsKey(MeetingBaasClient.ApiKeyHeader)));
+            // A link of storage's own: anything but the current signature is refused as S3 refuses an expired link.
+            return transcripts.TryGetValue(id, out var transcript) && liveLinks.TryGetValue(id, out var live) && live == sig
+                ? Results.Json(transcript) : Results.StatusCode(403);
+        });
+    }
+
+    /// <summary>The bot's transcript, as MeetingBaaS's transcription artifact; returns a signed link to it.</summary>
+    public string SetTranscript(string botId, params (string Speaker, double Start, double End, string Text)[] utterances)
+    {
+        transcripts[botId] = new JsonObject
+        {
+            ["bot_id"] = botId, ["provider"] = "gladia",
+            ["result"] = new JsonObject
+            {
+                ["utterances"] = new JsonArray([.. utterances.Select(u => (JsonNode)new JsonObject
+                {
+                    ["text"] = u.Text, ["language"] = "en", ["start"] = u.Start, ["end"] = u.End, ["confidence"] = 0.95, ["channel"] = 0,
+                    ["words"] = new JsonArray(), ["speaker"] = u.Speaker,
+                })]),
+                ["languages"] = new JsonArray("en"), ["total_utterances"] = utterances.Length,
+            },
+            ["created_at"] = "2026-11-23T11:00:00Z",
+        };
+        return TranscriptLink(botId);
+    }
+
+    /// <summary>A fresh signed link to the bot's transcript; every earlier one stops working (as if its 4 hours had passed).</summary>
+    public string TranscriptLink(string botId)
+    {
+        var sig = Guid.NewGuid().ToString("N");
+        liveLinks[botId] = sig;
+        return new Uri(BaseAddress, $"artifacts/{botId}/transcription.json?sig={sig}").ToString();
     }
 
     /// <summary>A scheduled bot cancelled, or a bot told to leave.</summary>

@@ -1,0 +1,87 @@
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using Use60.Data;
+using Use60.Security;
+
+namespace Use60.Recordings;
+
+public enum WebhookOutcome { Handled, Ignored, Duplicate }
+
+/// <summary>
+/// The inbox every provider's webhook goes through once its authenticity is checked (MeetingBaaS's Svix signature, Gladia's
+/// callback token): the event is written to <c>webhook_inbox</c> under the provider's id of the message before anything is done
+/// with it, so a second delivery of the same message is acknowledged without being processed again, and two at once are
+/// processed by one (a lease on the row). A processing failure leaves the row unprocessed, with the error, and is rethrown: the
+/// endpoint answers 500 and the provider delivers it again.
+/// </summary>
+public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<WebhookInbox> logger)
+{
+    /// <summary>How long one delivery has the event to itself (a provider's API is asked with a 30-second timeout, twice at most).</summary>
+    static readonly TimeSpan ProcessingLease = TimeSpan.FromMinutes(2);
+
+    sealed record Accepted(long Id, bool IsNew);
+
+    /// <summary>Stores the event (once per delivery id) and runs <paramref name="process"/> unless it was processed before or is being processed now.</summary>
+    public async Task<WebhookOutcome> AcceptAsync(string provider, string deliveryId, string eventName, JsonObject payload,
+        Func<DateTimeOffset, CancellationToken, Task<WebhookOutcome>> process, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        long id;
+        await using (var db = system.Open($"store a {provider} webhook in the inbox"))
+        {
+            var accepted = (await db.Database.SqlQuery<Accepted>($"""
+                INSERT INTO webhook_inbox (provider, delivery_id, event, payload, received_at)
+                VALUES ({provider}, {deliveryId}, {eventName}, {payload.ToJsonString()}::jsonb, {now})
+                ON CONFLICT (provider, delivery_id) DO UPDATE SET deliveries = webhook_inbox.deliveries + 1
+                RETURNING id AS "Id", (xmax = 0) AS "IsNew"
+                """).ToListAsync(cancellationToken)).Single();
+            id = accepted.Id;
+            if (!accepted.IsNew) logger.LogInformation("{Provider} delivered webhook {DeliveryId} again", provider, deliveryId);
+            var leased = await db.Database.SqlQuery<long>($"""
+                UPDATE webhook_inbox SET attempts = attempts + 1, locked_until = {now + ProcessingLease}
+                WHERE id = {id} AND processed_at IS NULL AND (locked_until IS NULL OR locked_until <= {now})
+                RETURNING id AS "Value"
+                """).ToListAsync(cancellationToken);
+            if (leased.Count == 0) return WebhookOutcome.Duplicate;
+        }
+
+        WebhookOutcome outcome;
+        try
+        {
+            outcome = await process(now, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "{Provider} webhook {DeliveryId} ({Event}) could not be processed; it will be delivered again", provider, deliveryId, eventName);
+            await FinishAsync(id, null, e.GetType().Name + ": " + e.Message, CancellationToken.None);
+            throw;
+        }
+        await FinishAsync(id, outcome, null, CancellationToken.None);
+        return outcome;
+    }
+
+    async Task FinishAsync(long id, WebhookOutcome? outcome, string? error, CancellationToken cancellationToken)
+    {
+        await using var db = system.Open("record a processed webhook");
+        var processedAt = outcome is null ? (DateTimeOffset?)null : clock.GetUtcNow();
+        var text = outcome is null ? null : SnakeCase.ValueOf(outcome.Value);
+        error = error?[..Math.Min(error.Length, 1000)];
+        await db.Database.ExecuteSqlAsync($"""
+            UPDATE webhook_inbox SET processed_at = {processedAt}, outcome = {text}, error = {error}, locked_until = NULL WHERE id = {id}
+            """, cancellationToken);
+    }
+
+    /// <summary>
+    /// A request whose authenticity did not check out: no detail for the caller; the reason goes to the security audit log (no org:
+    /// an unverified request names none) and the log.
+    /// </summary>
+    public async Task<IResult> RefuseAsync(HttpContext http, string path, int status, string reason)
+    {
+        logger.LogWarning("Refused a webhook to {Path}: {Reason}", path, reason);
+        await using var db = system.Open("audit a refused webhook");
+        http.RequestServices.GetRequiredService<SecurityAudit>().Record(db, AuditEvents.NotetakerWebhookRejected, AuditSeverity.Medium, null, null,
+            new { reason, path }, http);
+        await db.SaveChangesAsync(CancellationToken.None);
+        return Results.StatusCode(status);
+    }
+}
