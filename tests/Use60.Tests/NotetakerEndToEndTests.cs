@@ -126,6 +126,16 @@ public sealed class NotetakerEndToEndTests : IAsyncLifetime
         Assert.Contains(previews, p => p.Action == "create_task" && p.Preview.Contains("Send the security questionnaire answers by Friday"));
         Assert.All(previews, p => Assert.Contains(p.Id.ToString(), pack.Message));
         Assert.Contains("\"Confirm\"", pack.Message);
+
+        // Its "Watch the recording" gets fresh 15-minute links to the kept video, which play.
+        var dm = await SandboxDm.OfAsync(app, rep);
+        var message = await dm.MessageAsync(NotetakerSlack.PlayAction, "the follow-up pack");
+        Assert.True(await dm.ClickAsync(message, "recording:" + recordingId, NotetakerSlack.PlayAction, recordingId.ToString()));
+        var links = await dm.MessageAsync("Watch the video", "the recording's links");
+        var text = JsonNode.Parse(links.Message)!["text"]!.GetValue<string>();
+        var video = System.Text.RegularExpressions.Regex.Match(text, @"<(http[^|>]+)\|Watch the video>").Groups[1].Value;
+        using var download = new HttpClient();
+        Assert.Equal(Video, (await download.GetByteArrayAsync(WebUtility.HtmlDecode(video))).LongLength);
     }
 
     static Task<NotetakerAutoJoin.Run> AutoJoinAsync(Use60App app) => ActivatorUtilities.CreateInstance<NotetakerAutoJoin>(app.Services).RunAsync(default);

@@ -199,6 +199,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         var json = line is not null ? MeetingJson(line) : await RecordedMeetingJsonAsync(recorded!, cancellationToken);
         json["notes"] = Node(Recordings.MeetingNotes.Extract(recorded?.Transcript));
         if (recorded is not null) json["recorded_meeting_id"] = recorded.Id.ToString();
+        if (recorded?.RecordingId is { } recordingId) json["recording_id"] = recordingId.ToString();
         return json;
     }
 

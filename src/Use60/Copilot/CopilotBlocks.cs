@@ -54,6 +54,8 @@ public static class CopilotBlocks
     static IEnumerable<Block> FollowUpPack(JsonObject meeting)
     {
         yield return new HeaderBlock("Follow-ups: " + meeting["title"]);
+        if (Guid.TryParse((string?)meeting["recording_id"], out var recordingId))
+            yield return new ActionsBlock([Recordings.NotetakerSlack.PlayButton(recordingId)]) { BlockId = "recording:" + recordingId };
         if (meeting["notes"] is not JsonObject notes) yield break;
         if ((string?)notes["summary"] is { Length: > 0 } summary) yield return new SectionBlock("*Summary*\n" + summary);
         if (notes["decisions"] is JsonArray { Count: > 0 } decisions)

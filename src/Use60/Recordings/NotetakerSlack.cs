@@ -38,11 +38,32 @@ public static class NotetakerMessages
 /// </summary>
 public static class NotetakerSlack
 {
-    public const string DontRecordAction = "notetaker_dont_record";
+    public const string DontRecordAction = "notetaker_dont_record", PlayAction = "recording_play";
 
     public static void Register(SlackListeners slack) => slack
         .Command(SlackHelp.Sixty, "record", "sends the notetaker to a meeting now: `/sixty record <Zoom, Google Meet or Teams link>`", RecordAsync)
-        .Action(DontRecordAction, Engagement.Tracked(DontRecordAsync));
+        .Action(DontRecordAction, Engagement.Tracked(DontRecordAsync))
+        .Action(PlayAction, PlayAsync);
+
+    /// <summary>A button that gets the recording's links when clicked (a link put in a message would stop working after 15 minutes).</summary>
+    public static ButtonElement PlayButton(Guid recordingId) => new("Watch the recording", PlayAction, recordingId.ToString());
+
+    /// <summary>Fresh 15-minute links, made now and only for whoever may see the recording (row-level security: its rep, the org's admins).</summary>
+    static async Task PlayAsync(SlackRequest request)
+    {
+        var playback = Guid.TryParse(request.ActionValue, out var recordingId)
+            ? await request.Service<RecordingLinks>().ForAsync(request.Service<Use60Db>(), recordingId, request.Aborted)
+            : null;
+        if (playback is null)
+        {
+            request.Reply(new SlackMessage("That recording isn't one you can see, or it isn't kept yet."), ReplyTarget.DirectMessage);
+            return;
+        }
+        var links = new[] { (playback.Video, "Watch the video"), (playback.Audio, "Listen to the audio") }
+            .Where(l => l.Item1 is not null).Select(l => $"<{l.Item1}|{l.Item2}>");
+        request.Reply(new SlackMessage($"Here's the recording: {string.Join(" · ", links)}. The links work for {RecordingLinks.Lifetime.TotalMinutes:0} minutes; " +
+                                       "click the button again for new ones."), ReplyTarget.DirectMessage);
+    }
 
     /// <summary>The brief's button.</summary>
     public static ButtonElement DontRecordButton(Guid eventId) => new("Don't record", DontRecordAction, eventId.ToString());
