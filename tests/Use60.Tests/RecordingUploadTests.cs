@@ -121,6 +121,17 @@ public sealed class RecordingUploadTests : IAsyncLifetime
         Assert.Equal(Video, await StoredSizeAsync(kept.VideoKey!));
         Assert.Equal(Audio, await StoredSizeAsync(kept.AudioKey!));
 
+        // The copy's S3 requests are counted for the storage costs: the video's 3 parts with the upload's start and completion, and
+        // the audio's single PUT.
+        await using (var db = app.Service<SystemDb>().Open("test"))
+        {
+            var requests = await db.Database.SqlQuery<decimal>($"""
+                SELECT value AS "Value" FROM storage_usage_metrics WHERE org_id = {org.Id} AND metric_type = 'api_requests'
+                  AND metric_date = {DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime)}
+                """).SingleAsync();
+            Assert.Equal(3 + 2 + 1, requests);
+        }
+
         // Nothing is due any more: a second run (or replica) copies nothing again.
         Assert.Equal(new UploadRun(0, 0, 0), await RunAsync());
         Assert.Single(requested, "complete");

@@ -76,13 +76,20 @@ public sealed class RecordingUploads(SystemDb system, IRecordingStore store, Htt
                 (audioKey, audioBytes) = await CopyOneAsync(recording, audio, RecordingKeys.Audio, "audio/mpeg", limit.Token);
             if (videoKey is null && audioKey is null)
                 return await FinishAsync(recording, S3UploadStatus.Failed, "MeetingBaaS sent no media links for this recording", cancellationToken);
-            await using var db = system.Open("record a finished copy into the store");
-            await db.Recordings.Where(r => r.Id == recording.Id).ExecuteUpdateAsync(r => r
-                .SetProperty(x => x.S3UploadStatus, S3UploadStatus.Complete).SetProperty(x => x.NextUploadAt, (DateTimeOffset?)null)
-                .SetProperty(x => x.UploadError, (string?)null)
-                .SetProperty(x => x.VideoKey, videoKey).SetProperty(x => x.VideoBytes, videoBytes)
-                .SetProperty(x => x.AudioKey, audioKey).SetProperty(x => x.AudioBytes, audioBytes)
-                .SetProperty(x => x.UpdatedAt, clock.GetUtcNow()), cancellationToken);
+            // Kept: the keys and sizes, and what the copy cost in S3 requests (the storage costs' api_requests metric), together.
+            await using (var db = system.Open("record a finished copy into the store"))
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+                await db.Recordings.Where(r => r.Id == recording.Id).ExecuteUpdateAsync(r => r
+                    .SetProperty(x => x.S3UploadStatus, S3UploadStatus.Complete).SetProperty(x => x.NextUploadAt, (DateTimeOffset?)null)
+                    .SetProperty(x => x.UploadError, (string?)null)
+                    .SetProperty(x => x.VideoKey, videoKey).SetProperty(x => x.VideoBytes, videoBytes)
+                    .SetProperty(x => x.AudioKey, audioKey).SetProperty(x => x.AudioBytes, audioBytes)
+                    .SetProperty(x => x.UpdatedAt, clock.GetUtcNow()), cancellationToken);
+                await StorageMetrics.CountRequestsAsync(db, recording.OrgId, clock.GetUtcNow(),
+                    new[] { videoBytes, audioBytes }.OfType<long>().Sum(StorageCosts.RequestsFor), cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
             logger.LogInformation("Recording {RecordingId} is in the store ({Store}): video {VideoBytes} bytes, audio {AudioBytes} bytes, try {Attempt}",
                 recording.Id, store.Name, videoBytes, audioBytes, recording.UploadAttempts);
             // The recording is kept whatever happens to its thumbnail: that never throws, and records why it could not be made.

@@ -11,6 +11,13 @@ public static class StorageCosts
     public const decimal DownloadPerGb = 0.09m;
     public const decimal UploadPerGb = 0m;
 
+    /// <summary>S3 Standard's price of PUT, COPY, POST and LIST requests: $0.005 per 1,000 (the seeds name the metric, not its rate).</summary>
+    public const decimal PerThousandRequests = 0.005m;
+
+    /// <summary>The S3 requests one stored file took: one PUT, or a multipart upload's parts plus its start and completion.</summary>
+    public static int RequestsFor(long bytes) =>
+        bytes <= RecordingUpload.PartSize ? 1 : (int)((bytes + RecordingUpload.PartSize - 1) / RecordingUpload.PartSize) + 2;
+
     /// <summary>Half of the stored bytes downloaded a month is 1.7% a day.</summary>
     public const decimal DailyDownloadShare = 0.017m;
 

@@ -66,6 +66,19 @@ public sealed class StorageMetrics(SystemDb system, IEnumerable<IStorageMeter> m
 
     sealed record OrgGb(Guid OrgId, decimal Gb);
 
+    /// <summary>Adds <paramref name="requests"/> S3 requests to the org's count for the day they were made (the upload queue's copies).</summary>
+    public static Task CountRequestsAsync(Use60Db db, Guid orgId, DateTimeOffset at, int requests, CancellationToken cancellationToken)
+    {
+        var day = DateOnly.FromDateTime(at.UtcDateTime);
+        return db.Database.ExecuteSqlAsync($"""
+            INSERT INTO storage_usage_metrics (org_id, metric_date, metric_type, value, cost_usd, estimated, recorded_at)
+            VALUES ({orgId}, {day}, 'api_requests', {requests}, {Math.Round(requests * StorageCosts.PerThousandRequests / 1000m, 6)}, false, {at})
+            ON CONFLICT (org_id, metric_date, metric_type)
+            DO UPDATE SET value = storage_usage_metrics.value + excluded.value, cost_usd = storage_usage_metrics.cost_usd + excluded.cost_usd,
+                          recorded_at = excluded.recorded_at
+            """, cancellationToken);
+    }
+
     public static Task UpsertAsync(Use60Db db, Guid orgId, DateOnly day, string type, decimal value, decimal cost, bool estimated, DateTimeOffset now,
         CancellationToken cancellationToken) =>
         db.Database.ExecuteSqlAsync($"""
