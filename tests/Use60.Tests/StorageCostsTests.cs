@@ -95,6 +95,29 @@ public sealed class StorageCostsTests
         Assert.Equal(14, page.QuerySelectorAll("table.storage tbody tr").Length);
     }
 
+    [Fact]
+    public async Task The_stores_listing_is_checked_against_the_kept_recordings_sizes()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var app = new Use60App(database);
+        var org = await TestData.CreateOrgAsync(app.Services, "Checked", UserRole.Owner);
+        var other = await TestData.CreateOrgAsync(app.Services, "Unchecked", UserRole.Owner);
+        await using var db = app.Service<SystemDb>().Open("test");
+        db.Recordings.Add(new Recording
+        {
+            OrgId = org.Id, UserId = org[0].Id, Source = RecordingSource.Command, MeetingUrl = "https://meet.google.com/abc-defg-hij",
+            MeetingKey = "meet.google.com/abc-defg-hij", BotName = "use60 Notetaker (recording)", ChatNotice = "Recorded.",
+            Status = RecordingStatus.Completed, S3UploadStatus = S3UploadStatus.Complete, VideoBytes = 900_000_000, AudioBytes = 100_000_000,
+        });
+        await db.SaveChangesAsync();
+
+        // The recording's files and a thumbnail: as it should be.
+        Assert.Empty(await StorageMetrics.CheckAsync(db, new Dictionary<Guid, long> { [org.Id] = 1_000_050_000 }, default));
+        // Files missing, and files no recording accounts for (in an org with no kept recording at all).
+        Assert.Equal([new StorageMetrics.StorageMismatch(org.Id, 600_000_000, 1_000_000_000), new StorageMetrics.StorageMismatch(other.Id, 5_000_000, 0)],
+            (await StorageMetrics.CheckAsync(db, new Dictionary<Guid, long> { [org.Id] = 600_000_000, [other.Id] = 5_000_000 }, default)).OrderBy(m => m.Recorded == 0));
+    }
+
     sealed record Row(DateOnly Date, string Type, decimal Value, decimal Cost, bool Estimated);
 
     static StorageMetrics Metrics(Use60App app) => app.Services.CreateScope().ServiceProvider.GetRequiredService<StorageMetrics>();

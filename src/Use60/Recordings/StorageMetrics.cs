@@ -45,6 +45,9 @@ public sealed class StorageMetrics(SystemDb system, IEnumerable<IStorageMeter> m
             logger.LogWarning("Storage metrics for {Day}: {Bytes} bytes stored for {Org}, which is not an org here; not recorded", day, bytes[unknown], unknown);
             bytes.Remove(unknown);
         }
+        foreach (var mismatch in await CheckAsync(db, bytes, cancellationToken))
+            logger.LogWarning("Storage check for {Day}: org {Org} has {Listed} bytes in the store but its kept recordings add up to {Recorded}; " +
+                              "the store's figure is recorded (it is what is billed)", day, mismatch.OrgId, mismatch.Listed, mismatch.Recorded);
         var previous = (await db.Database.SqlQuery<OrgGb>($"""
                 SELECT org_id AS "OrgId", value AS "Gb" FROM storage_usage_metrics WHERE metric_date = {day.AddDays(-1)} AND metric_type = 'storage_gb'
                 """).ToListAsync(cancellationToken)).ToDictionary(r => r.OrgId, r => r.Gb);
@@ -65,6 +68,27 @@ public sealed class StorageMetrics(SystemDb system, IEnumerable<IStorageMeter> m
     }
 
     sealed record OrgGb(Guid OrgId, decimal Gb);
+
+    /// <summary>An org whose bytes in the store are not what its kept recordings say they are.</summary>
+    public sealed record StorageMismatch(Guid OrgId, long Listed, long Recorded);
+
+    sealed record OrgBytes(Guid OrgId, long Bytes, int Recordings);
+
+    /// <summary>
+    /// The store's listing checked against the recordings' own sizes: a recording whose files are missing, or files no recording
+    /// accounts for. Thumbnails are not in the recordings' sizes, so each recording may have up to 1 MiB more in the store.
+    /// </summary>
+    public static async Task<IReadOnlyList<StorageMismatch>> CheckAsync(Use60Db db, IReadOnlyDictionary<Guid, long> listed, CancellationToken cancellationToken)
+    {
+        const long ThumbnailAllowance = 1024 * 1024;
+        var recorded = (await db.Database.SqlQuery<OrgBytes>($"""
+                SELECT org_id AS "OrgId", sum(coalesce(video_bytes, 0) + coalesce(audio_bytes, 0))::bigint AS "Bytes", count(*)::int AS "Recordings"
+                FROM recordings WHERE s3_upload_status = 'complete' GROUP BY org_id
+                """).ToListAsync(cancellationToken)).ToDictionary(r => r.OrgId);
+        return [.. listed.Keys.Union(recorded.Keys).Select(org => (org, Listed: listed.GetValueOrDefault(org), Recorded: recorded.GetValueOrDefault(org)))
+            .Where(o => o.Listed < (o.Recorded?.Bytes ?? 0) || o.Listed > (o.Recorded?.Bytes ?? 0) + ThumbnailAllowance * (o.Recorded?.Recordings ?? 0))
+            .Select(o => new StorageMismatch(o.org, o.Listed, o.Recorded?.Bytes ?? 0))];
+    }
 
     /// <summary>Adds <paramref name="requests"/> S3 requests to the org's count for the day they were made (the upload queue's copies).</summary>
     public static Task CountRequestsAsync(Use60Db db, Guid orgId, DateTimeOffset at, int requests, CancellationToken cancellationToken)
