@@ -116,6 +116,9 @@ public sealed class GeneratedMedia(long length, ulong seed = 60, bool seekable =
                 if (count <= 0)
                 {
                     await context.Response.Body.FlushAsync();
+                    // A reset discards what the client has not read yet: give it the bytes sent so far before the connection drops,
+                    // so the drop comes where the test put it (a busy machine reads late).
+                    await Task.Delay(TimeSpan.FromMilliseconds(500));
                     context.Abort();
                     return;
                 }
