@@ -168,7 +168,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
     JsonObject MeetingJson(MeetingLine meeting)
     {
         var json = Node(meeting);
-        json["local_start"] = TimeZoneInfo.ConvertTime(meeting.Start, session.Zone).ToString("ddd d MMM HH:mm", CultureInfo.InvariantCulture);
+        json["local_start"] = LocalStart(meeting.Start);
         // The main external attendee: who a follow-up goes to.
         json["contact"] = Node(meeting.Attendees.FirstOrDefault(a => a.ContactId is not null) ?? meeting.Attendees.FirstOrDefault(a => !a.IsRep));
         return json;
@@ -203,13 +203,15 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         return json;
     }
 
+    string LocalStart(DateTimeOffset start) => TimeZoneInfo.ConvertTime(start, session.Zone).ToString("ddd d MMM HH:mm", CultureInfo.InvariantCulture);
+
     /// <summary>A recorded meeting that is not (or no longer) in the calendar: its title and time, and its deal's main contact.</summary>
     async Task<JsonObject> RecordedMeetingJsonAsync(Meeting recorded, CancellationToken cancellationToken)
     {
         var json = new JsonObject
         {
             ["id"] = recorded.Id.ToString(), ["title"] = recorded.Title, ["start"] = recorded.StartTime.ToString("O", CultureInfo.InvariantCulture),
-            ["local_start"] = TimeZoneInfo.ConvertTime(recorded.StartTime, session.Zone).ToString("ddd d MMM HH:mm", CultureInfo.InvariantCulture),
+            ["local_start"] = LocalStart(recorded.StartTime),
             ["deal_id"] = recorded.DealId?.ToString(), ["attendees"] = new JsonArray(),
         };
         if (recorded.DealId is { } dealId && await crm.DealAsync(dealId, [], session.Today, session.Now, cancellationToken) is { PrimaryContact: { } contact })

@@ -54,6 +54,13 @@ public sealed class CopilotTools
     }
 
     /// <summary>Calls a tool as any planner does (through the kernel, with telemetry); returns its JSON result.</summary>
+    /// <summary>Runs a sequence as the session's rep, in simulation, through execute_action (so its calls are recorded like any other).</summary>
+    public Task<JsonObject> RunSequenceAsync(string key, JsonObject inputs, CancellationToken cancellationToken) =>
+        CallAsync(ExecuteAction, new KernelArguments
+        {
+            ["action"] = "run_sequence", ["params"] = new JsonObject { ["sequence_key"] = key, ["inputs"] = inputs },
+        }, cancellationToken);
+
     public async Task<JsonObject> CallAsync(string name, KernelArguments arguments, CancellationToken cancellationToken)
     {
         var result = await this[name].InvokeAsync(Kernel, arguments, cancellationToken);

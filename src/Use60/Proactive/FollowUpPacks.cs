@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.SemanticKernel;
 using Use60.Copilot;
 using Use60.Data;
 using Use60.Recordings;
@@ -35,11 +34,7 @@ public sealed class FollowUpPacks(IServiceScopeFactory scopes, ILogger<FollowUpP
         var rep = await db.Users.AsNoTracking().SingleAsync(u => u.Id == userId, cancellationToken);
         var session = services.GetRequiredService<CopilotSession>();
         session.Start(rep);
-        var pack = await services.GetRequiredService<CopilotTools>().CallAsync(CopilotTools.ExecuteAction, new KernelArguments
-        {
-            ["action"] = "run_sequence",
-            ["params"] = new JsonObject { ["sequence_key"] = Sequence, ["inputs"] = new JsonObject { ["meeting_id"] = key } },
-        }, cancellationToken);
+        var pack = await services.GetRequiredService<CopilotTools>().RunSequenceAsync(Sequence, new JsonObject { ["meeting_id"] = key }, cancellationToken);
         if (pack["error"] is { } error)
         {
             logger.LogWarning("The follow-up pack for meeting {MeetingId} could not be made: {Error}", meetingId, (string?)error);

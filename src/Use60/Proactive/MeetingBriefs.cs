@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Microsoft.SemanticKernel;
 using Quartz;
 using Use60.Copilot;
 using Use60.Crm;
@@ -104,11 +103,8 @@ public sealed class MeetingBriefs(SystemDb system, IServiceScopeFactory scopes, 
     public static async Task<JsonObject> BriefAsync(IServiceProvider services, Orgs.AppUser rep, Guid eventId, CancellationToken cancellationToken)
     {
         services.GetRequiredService<CopilotSession>().Start(rep);
-        return await services.GetRequiredService<CopilotTools>().CallAsync(CopilotTools.ExecuteAction, new KernelArguments
-        {
-            ["action"] = "run_sequence",
-            ["params"] = new JsonObject { ["sequence_key"] = Sequence, ["inputs"] = new JsonObject { ["meeting_id"] = eventId.ToString() } },
-        }, cancellationToken);
+        return await services.GetRequiredService<CopilotTools>().RunSequenceAsync(Sequence, new JsonObject { ["meeting_id"] = eventId.ToString() },
+            cancellationToken);
     }
 
     static SlackMessage Summary(JsonObject meeting, JsonObject? deal, Guid eventId, DateTimeOffset now, bool recordable)

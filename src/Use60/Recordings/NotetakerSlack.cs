@@ -11,24 +11,17 @@ namespace Use60.Recordings;
 public static class NotetakerMessages
 {
     /// <summary>The recording was made but could not be kept (copied into the store).</summary>
-    public static SlackMessage NotKept(Recording recording, string reason)
-    {
-        var what = recording.Title is { Length: > 0 } title ? $"*{title}*" : $"your {MeetingLinks.NameOf(recording.Platform)} meeting";
-        var text = $":warning: I couldn't keep the recording of {what}: {reason}";
-        return new SlackMessage(text, [
-            new SectionBlock(text),
-            new ContextBlock(["An owner or admin can try again from the admin site's Recordings page while the provider still has it."]),
-        ]);
-    }
+    public static SlackMessage NotKept(Recording recording, string reason) => Warning(recording, "I couldn't keep the recording of", reason,
+        "An owner or admin can try again from the admin site's Recordings page while the provider still has it.");
 
-    public static SlackMessage Failed(Recording recording, string reason)
+    public static SlackMessage Failed(Recording recording, string reason) => Warning(recording, "The notetaker couldn't record", reason,
+        $"{recording.MeetingUrl} · nothing was recorded. To send it again, type `/sixty record` and the meeting's link.");
+
+    static SlackMessage Warning(Recording recording, string lead, string reason, string context)
     {
         var what = recording.Title is { Length: > 0 } title ? $"*{title}*" : $"your {MeetingLinks.NameOf(recording.Platform)} meeting";
-        var text = $":warning: The notetaker couldn't record {what}: {reason}";
-        return new SlackMessage(text, [
-            new SectionBlock(text),
-            new ContextBlock([$"{recording.MeetingUrl} · nothing was recorded. To send it again, type `/sixty record` and the meeting's link."]),
-        ]);
+        var text = $":warning: {lead} {what}: {reason}";
+        return new SlackMessage(text, [new SectionBlock(text), new ContextBlock([context])]);
     }
 }
 

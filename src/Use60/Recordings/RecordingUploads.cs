@@ -66,39 +66,14 @@ public sealed class RecordingUploads(SystemDb system, IRecordingStore store, Htt
         // A source that stops sending without closing would hold the copy forever: it gets the lease, less a margin, in all.
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(Lease - TimeSpan.FromMinutes(1));
+        string? videoKey = null, audioKey = null;
+        long? videoBytes = null, audioBytes = null;
         try
         {
-            string? videoKey = null, audioKey = null;
-            long? videoBytes = null, audioBytes = null;
             if (recording.VideoSourceUrl is { } video)
                 (videoKey, videoBytes) = await CopyOneAsync(recording, video, RecordingKeys.Video, "video/mp4", limit.Token);
             if (recording.AudioSourceUrl is { } audio)
                 (audioKey, audioBytes) = await CopyOneAsync(recording, audio, RecordingKeys.Audio, "audio/mpeg", limit.Token);
-            if (videoKey is null && audioKey is null)
-                return await FinishAsync(recording, S3UploadStatus.Failed, "MeetingBaaS sent no media links for this recording", cancellationToken);
-            // Kept: the keys and sizes, and what the copy cost in S3 requests (the storage costs' api_requests metric), together.
-            await using (var db = system.Open("record a finished copy into the store"))
-            {
-                await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-                await db.Recordings.Where(r => r.Id == recording.Id).ExecuteUpdateAsync(r => r
-                    .SetProperty(x => x.S3UploadStatus, S3UploadStatus.Complete).SetProperty(x => x.NextUploadAt, (DateTimeOffset?)null)
-                    .SetProperty(x => x.UploadError, (string?)null)
-                    .SetProperty(x => x.VideoKey, videoKey).SetProperty(x => x.VideoBytes, videoBytes)
-                    .SetProperty(x => x.AudioKey, audioKey).SetProperty(x => x.AudioBytes, audioBytes)
-                    .SetProperty(x => x.UpdatedAt, clock.GetUtcNow()), cancellationToken);
-                await StorageMetrics.CountRequestsAsync(db, recording.OrgId, clock.GetUtcNow(),
-                    new[] { videoBytes, audioBytes }.OfType<long>().Sum(StorageCosts.RequestsFor), cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
-            }
-            logger.LogInformation("Recording {RecordingId} is in the store ({Store}): video {VideoBytes} bytes, audio {AudioBytes} bytes, try {Attempt}",
-                recording.Id, store.Name, videoBytes, audioBytes, recording.UploadAttempts);
-            // The recording is kept whatever happens to its thumbnail: that never throws, and records why it could not be made.
-            if (videoKey is not null)
-                await thumbnails.MakeAsync(recording, videoKey, cancellationToken);
-            // Transcription of the kept audio, and the link to its meeting: these log their own failures and never throw them.
-            foreach (var hook in storedHooks)
-                await hook.StoredAsync(recording.Id, cancellationToken);
-            return S3UploadStatus.Complete;
         }
         catch (Exception e) when (e is RecordingUploadException or HttpRequestException or IOException
                                       || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -118,6 +93,30 @@ public sealed class RecordingUploads(SystemDb system, IRecordingStore store, Htt
             }
             return await FinishAsync(recording, S3UploadStatus.Failed, reason, cancellationToken);
         }
+        if (videoKey is null && audioKey is null)
+            return await FinishAsync(recording, S3UploadStatus.Failed, "MeetingBaaS sent no media links for this recording", cancellationToken);
+        // Kept: the keys and sizes, and what the copy cost in S3 requests (the storage costs' api_requests metric), together.
+        await using (var db = system.Open("record a finished copy into the store"))
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            await db.Recordings.Where(r => r.Id == recording.Id).ExecuteUpdateAsync(r => r
+                .SetProperty(x => x.S3UploadStatus, S3UploadStatus.Complete).SetProperty(x => x.NextUploadAt, (DateTimeOffset?)null)
+                .SetProperty(x => x.UploadError, (string?)null)
+                .SetProperty(x => x.VideoKey, videoKey).SetProperty(x => x.VideoBytes, videoBytes)
+                .SetProperty(x => x.AudioKey, audioKey).SetProperty(x => x.AudioBytes, audioBytes)
+                .SetProperty(x => x.UpdatedAt, clock.GetUtcNow()), cancellationToken);
+            await StorageMetrics.CountRequestsAsync(db, recording.OrgId, clock.GetUtcNow(),
+                new[] { videoBytes, audioBytes }.OfType<long>().Sum(StorageCosts.RequestsFor), cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+        logger.LogInformation("Recording {RecordingId} is in the store ({Store}): video {VideoBytes} bytes, audio {AudioBytes} bytes, try {Attempt}",
+            recording.Id, store.Name, videoBytes, audioBytes, recording.UploadAttempts);
+        // After the copy, outside its failure handling: the recording is kept whatever these do (they record their own failures).
+        if (videoKey is not null)
+            await thumbnails.MakeAsync(recording, videoKey, cancellationToken);
+        foreach (var hook in storedHooks)
+            await hook.StoredAsync(recording.Id, cancellationToken);
+        return S3UploadStatus.Complete;
     }
 
     async Task<(string Key, long Bytes)> CopyOneAsync(Recording recording, string url, string file, string contentType, CancellationToken cancellationToken)
