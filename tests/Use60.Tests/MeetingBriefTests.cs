@@ -95,6 +95,39 @@ public sealed class MeetingBriefTests(DigestFixture fixture) : IClassFixture<Dig
         }, "the notes saved to the meeting");
     }
 
+    [Fact]
+    public async Task A_brief_carries_the_orgs_positioning_against_a_competitor_the_deal_names_and_only_that_one()
+    {
+        var tom = fixture.Reps[1];
+        // One of Tom's open deals and its primary contact, who comes to the meeting.
+        var found = await TestData.AsAsync(fixture.App.Services, tom, db =>
+            (from d in db.Deals
+             join c in db.Contacts on d.PrimaryContactId equals c.Id
+             where d.UserId == tom.Id && d.Stage != Crm.DealStage.ClosedWon && d.Stage != Crm.DealStage.ClosedLost && c.Email != null
+             orderby d.Name
+             select new { d.Id, c.Email }).FirstAsync());
+        var (deal, buyer) = (found.Id, new Attendee { Email = found.Email!, Name = "Buyer" });
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+            await db.Deals.Where(d => d.Id == deal).ExecuteUpdateAsync(s => s.SetProperty(d => d.NextStep, "Send the side-by-side against WidgetCo"));
+
+        var meeting = await AddEventAsync(tom, "Competitive review", DigestFixture.Start.AddHours(1), [new() { Email = tom.Email!, Self = true }, buyer]);
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+            await db.CalendarEvents.Where(e => e.Id == meeting.Id).ExecuteUpdateAsync(s => s.SetProperty(e => e.DealId, deal));
+        var due = (await BriefsAt(DigestFixture.Start).DueAsync(default)).Single(d => d.EventId == meeting.Id);
+        Assert.True(await BriefsAt(DigestFixture.Start).SendAsync(due, default));
+
+        var dm = await SandboxDm.OfAsync(fixture.App, tom);
+        var brief = await dm.MessageAsync("brief:" + meeting.Id, "the brief in the sandbox DM");
+        Assert.Contains("Send the side-by-side against WidgetCo", brief.Message);
+        Assert.True(await dm.ClickAsync(brief, "brief:" + meeting.Id, MeetingBriefs.ViewAction));
+        await FakeSlack.WaitUntilAsync(() => dm.Sandbox.ConversationAsync(tom, default).Result.OpenView?.View.Contains("Talking points") == true, "the brief modal");
+        var modal = (await dm.Sandbox.ConversationAsync(tom, default)).OpenView!;
+        await dm.Sandbox.CloseViewAsync(dm.Org, tom, modal.ViewId, default);
+        Assert.Contains("Against WidgetCo:", modal.View);
+        Assert.Contains("If WidgetCo comes up: WidgetCo sells fixed conveyors", modal.View);
+        Assert.DoesNotContain("Botline", modal.View); // in the org profile, but this deal does not name it
+    }
+
     MeetingBriefs BriefsAt(DateTimeOffset instant) =>
         ActivatorUtilities.CreateInstance<MeetingBriefs>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(instant));
 
