@@ -199,6 +199,95 @@ public sealed class TranscriptionTests(TranscriptionFixture fixture) : IClassFix
         Assert.Equal(stored.MeetingId, (await RecordingAsync(unlinked.Id)).TranscriptMeetingId);
     }
 
+    [Fact]
+    public async Task A_Gladia_request_that_fails_is_made_again_5_and_15_minutes_later_and_a_refusal_is_not_repeated()
+    {
+        var rep = await RepAsync();
+        var recording = await StoredAsync(rep, "Umbrella — Kickoff");
+        var start = Now;
+
+        Gladia.UnavailableFor(2);
+        await HookAsync(recording.Id);
+        var first = await RecordingAsync(recording.Id);
+        Assert.Empty(Gladia.JobsFor(recording.Id));
+        Assert.Contains("503", first.TranscriptionError);
+        Assert.Equal((1, start.AddMinutes(5)), (first.TranscriptionAttempts, first.TranscriptionCheckAt));
+
+        await RetriesAt(start.AddMinutes(4)).CheckDueAsync(default);   // not due yet
+        Assert.Equal(1, (await RecordingAsync(recording.Id)).TranscriptionAttempts);
+        await RetriesAt(start.AddMinutes(5)).CheckDueAsync(default);   // Gladia still down
+        var second = await RecordingAsync(recording.Id);
+        Assert.Equal((2, start.AddMinutes(20)), (second.TranscriptionAttempts, second.TranscriptionCheckAt));
+        await Task.WhenAll(RetriesAt(start.AddMinutes(20)).CheckDueAsync(default), RetriesAt(start.AddMinutes(20)).CheckDueAsync(default)); // two replicas
+
+        var job = Assert.Single(Gladia.JobsFor(recording.Id));
+        var asked = await RecordingAsync(recording.Id);
+        Assert.Equal((3, job.Id, (string?)null), (asked.TranscriptionAttempts, asked.TranscriptionJobId, asked.TranscriptionError));
+        Assert.Equal(start.AddMinutes(20) + RecordingTranscription.CallbackWait, asked.TranscriptionCheckAt);
+        Gladia.Complete(job, (0, 0, 2, "Kickoff notes."));
+        using var client = fixture.App.Client();
+        Assert.Equal("handled", await CallbackAsync(client, job));
+        Assert.Single(await MeetingsAsync(recording.Id));
+        Assert.Null((await RecordingAsync(recording.Id)).TranscriptionCheckAt);
+
+        // Refused (Gladia cannot read the file): the reason is kept and it is not asked again, however late the job runs.
+        var refused = await StoredAsync(rep, "Umbrella — Refused");
+        Gladia.RefuseNext();
+        await HookAsync(refused.Id);
+        await RetriesAt(start.AddHours(3)).CheckDueAsync(default);
+        var kept = await RecordingAsync(refused.Id);
+        Assert.Equal((1, (DateTimeOffset?)null), (kept.TranscriptionAttempts, kept.TranscriptionCheckAt));
+        Assert.Contains("not a supported media file", kept.TranscriptionError);
+        Assert.Empty(Gladia.JobsFor(refused.Id));
+    }
+
+    [Fact]
+    public async Task A_Gladia_job_whose_callback_never_comes_is_read_an_hour_later_and_one_unfinished_after_a_day_is_given_up()
+    {
+        var rep = await RepAsync();
+        var start = Now;
+        var lost = await StoredAsync(rep, "Hooli — Callback lost");
+        var slow = await StoredAsync(rep, "Hooli — Never finishes");
+        await HookAsync(lost.Id);
+        await HookAsync(slow.Id);
+        Gladia.Complete(Assert.Single(Gladia.JobsFor(lost.Id)), (0, 0, 3, "Budget approved."));
+
+        await RetriesAt(start.AddMinutes(59)).CheckDueAsync(default);
+        Assert.Empty(await MeetingsAsync(lost.Id));
+        await RetriesAt(start.AddHours(1)).CheckDueAsync(default);
+        var meeting = Assert.Single(await MeetingsAsync(lost.Id));
+        Assert.Equal(("gladia", "Speaker 1: Budget approved."), (meeting.TranscriptProvider, meeting.TranscriptText));
+        Assert.Null((await RecordingAsync(lost.Id)).TranscriptionCheckAt);
+
+        // Still processing: looked at again each hour, then given up after a day, with the reason kept.
+        Assert.Equal(start.AddHours(2), (await RecordingAsync(slow.Id)).TranscriptionCheckAt);
+        await RetriesAt(start.AddDays(1)).CheckDueAsync(default);
+        var given = await RecordingAsync(slow.Id);
+        Assert.Equal((DateTimeOffset?)null, given.TranscriptionCheckAt);
+        Assert.Contains("had not finished", given.TranscriptionError);
+        Assert.Empty(await MeetingsAsync(slow.Id));
+    }
+
+    [Fact]
+    public async Task Webhook_deliveries_older_than_14_days_are_deleted_and_newer_ones_kept_to_recognise_repeats()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        const string Empty = "{}";
+        await SystemAsync(db => db.Database.ExecuteSqlAsync($"""
+            INSERT INTO webhook_inbox (provider, delivery_id, event, payload, received_at, processed_at, outcome) VALUES
+                ('meetingbaas', {"old-" + tag}, 'bot.completed', {Empty}::jsonb, {Now.AddDays(-15)}, {Now.AddDays(-15)}, 'handled'),
+                ('meetingbaas', {"failed-" + tag}, 'bot.completed', {Empty}::jsonb, {Now.AddDays(-20)}, NULL, NULL),
+                ('gladia', {"recent-" + tag}, 'transcription.success', {Empty}::jsonb, {Now.AddDays(-13)}, {Now.AddDays(-13)}, 'handled')
+            """));
+        var inbox = ActivatorUtilities.CreateInstance<WebhookInbox>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(Now));
+        Assert.True(await inbox.DeleteOldAsync(default) >= 2);
+        var left = await SystemAsync(db => db.Database.SqlQuery<string>($"SELECT delivery_id AS \"Value\" FROM webhook_inbox WHERE delivery_id LIKE {"%" + tag}").ToListAsync());
+        Assert.Equal(["recent-" + tag], left);
+    }
+
+    RecordingTranscription RetriesAt(DateTimeOffset instant) =>
+        ActivatorUtilities.CreateInstance<RecordingTranscription>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(instant));
+
     sealed record InboxRow(int Deliveries, int Attempts, string? Outcome);
 
     static JsonObject Completed(Recording recording, string transcriptLink) => new()

@@ -78,6 +78,10 @@ public static class ProactiveFeature
                 "Notetaker auto-join: one bot for each meeting with a link starting in the next 10 minutes, where the rep or org has auto-join on");
             Every<Recordings.RecordingUploadJob>(quartz, jobs, Recordings.RecordingUploadJob.Name, "0 0/5 * ? * *",
                 "Copies finished recordings from MeetingBaaS into the store (also at once when one is ready)");
+            Every<Recordings.TranscriptionRetryJob>(quartz, jobs, "transcription-retries", "0 0/5 * ? * *",
+                "Gladia transcriptions to ask for again, and Gladia jobs whose callback has not come");
+            Every<Recordings.WebhookInboxCleanupJob>(quartz, jobs, "webhook-inbox-cleanup", "0 30 3 * * ?",
+                "Deletes webhook deliveries older than 14 days (03:30 UTC)");
             Every<Recordings.StorageMetricsJob>(quartz, jobs, "storage-metrics", "0 0 0 * * ?", "Each org's storage and its cost for the day that ended (00:00 UTC)");
             Every<Security.SecurityMonitorJob>(quartz, jobs, "security-monitor", "0 0/10 * ? * *", "Security monitor: bursts in the audit log become incidents; owners hear of critical ones");
             // Each run's start, end and error, for the admin site's Jobs page.

@@ -97,6 +97,12 @@ public sealed class Recording : IOrgOwned, ICreatedAt, IUpdatedAt
     public DateTimeOffset? TranscriptionRequestedAt { get; set; }
     public string? TranscriptionError { get; set; }
 
+    /// <summary>How many times a transcription was asked for (Gladia): the retries stop after <see cref="RecordingTranscription.GladiaRetries"/>.</summary>
+    public int TranscriptionAttempts { get; set; }
+
+    /// <summary>When the transcription-retries job next looks at it: a request to make again, or a job whose callback has not come.</summary>
+    public DateTimeOffset? TranscriptionCheckAt { get; set; }
+
     /// <summary>The meeting its transcript landed on.</summary>
     public Guid? TranscriptMeetingId { get; set; }
     public DateTimeOffset CreatedAt { get; set; }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Quartz;
 using Use60.Crm;
 using Use60.Data;
 using Use60.Hosting;
@@ -82,6 +83,18 @@ public sealed class RecordingTranscription(SystemDb system, IServiceScopeFactory
 
     /// <summary>A request for a transcription that got no answer is not repeated within this (two replicas, a retried hook).</summary>
     static readonly TimeSpan RequestLease = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// After a request Gladia could not take (unreachable, 5xx, rate-limited), the next comes this long after each try; after the
+    /// last, the error stays on the recording. A refusal (bad key, bad request) is not repeated: it would be refused again.
+    /// </summary>
+    public static readonly TimeSpan[] GladiaRetries = [TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15), TimeSpan.FromHours(1)];
+
+    /// <summary>A job whose callback has not come this long after the request is looked up at Gladia (and again each time after).</summary>
+    public static readonly TimeSpan CallbackWait = TimeSpan.FromHours(1);
+
+    /// <summary>A job Gladia has not finished this long after the request is given up on.</summary>
+    public static readonly TimeSpan JobGiveUp = TimeSpan.FromDays(1);
 
     const int MaxError = 500;
 
@@ -180,17 +193,26 @@ public sealed class RecordingTranscription(SystemDb system, IServiceScopeFactory
             .ExecuteUpdateAsync(r => r.SetProperty(x => x.TranscriptMeetingId, meetingId).SetProperty(x => x.UpdatedAt, now), cancellationToken);
     }
 
+    /// <summary>
+    /// Asks Gladia for the transcript, once per due time: the first time when the copy completes, again when a retry is due. The claim
+    /// sets the next look to one lease ahead, so a replica that dies mid-request leaves it to the retries job rather than stuck.
+    /// </summary>
     async Task RequestGladiaAsync(Recording recording, CancellationToken cancellationToken)
     {
         if (recording.TranscriptMeetingId is not null || (recording.AudioKey ?? recording.VideoKey) is not { } key) return;
         var now = clock.GetUtcNow();
+        int attempt;
         await using (var db = system.Open("claim a recording's Gladia transcription"))
         {
-            var claimed = await db.Recordings.Where(r => r.Id == recording.Id && r.TranscriptionJobId == null && r.TranscriptMeetingId == null
-                                                         && (r.TranscriptionRequestedAt == null || r.TranscriptionRequestedAt <= now - RequestLease))
-                .ExecuteUpdateAsync(r => r.SetProperty(x => x.TranscriptionProvider, GladiaProvider).SetProperty(x => x.TranscriptionRequestedAt, now)
-                    .SetProperty(x => x.TranscriptionError, (string?)null).SetProperty(x => x.UpdatedAt, now), cancellationToken);
-            if (claimed == 0) return;
+            var claimed = await db.Database.SqlQuery<int>($"""
+                UPDATE recordings SET transcription_provider = {GladiaProvider}, transcription_requested_at = {now}, transcription_error = NULL,
+                                      transcription_attempts = transcription_attempts + 1, transcription_check_at = {now + RequestLease}, updated_at = {now}
+                WHERE id = {recording.Id} AND transcription_job_id IS NULL AND transcript_meeting_id IS NULL
+                  AND (CASE WHEN transcription_check_at IS NULL THEN transcription_requested_at IS NULL ELSE transcription_check_at <= {now} END)
+                RETURNING transcription_attempts AS "Value"
+                """).ToListAsync(cancellationToken);
+            if (claimed.Count == 0) return;
+            attempt = claimed[0];
         }
         string jobId;
         try
@@ -200,14 +222,86 @@ public sealed class RecordingTranscription(SystemDb system, IServiceScopeFactory
         }
         catch (GladiaException e)
         {
-            logger.LogWarning("Recording {RecordingId}: Gladia was not asked to transcribe it: {Reason}", recording.Id, e.Message);
-            await NoteErrorAsync(recording.Id, GladiaProvider, e.Message, cancellationToken);
+            var retryAt = e.IsTransient && attempt <= GladiaRetries.Length ? now + GladiaRetries[attempt - 1] : (DateTimeOffset?)null;
+            logger.LogWarning("Recording {RecordingId}: Gladia was not asked to transcribe it (try {Attempt}): {Reason}; {Next}", recording.Id, attempt,
+                e.Message, retryAt is { } at ? $"trying again at {at:u}" : "not trying again");
+            await NoteErrorAsync(recording.Id, GladiaProvider, e.Message, cancellationToken, checkAt: retryAt);
             return;
         }
         await using (var db = system.Open("record a recording's Gladia job"))
             await db.Recordings.Where(r => r.Id == recording.Id).ExecuteUpdateAsync(r => r.SetProperty(x => x.TranscriptionJobId, jobId)
-                .SetProperty(x => x.UpdatedAt, clock.GetUtcNow()), cancellationToken);
+                .SetProperty(x => x.TranscriptionCheckAt, now + CallbackWait).SetProperty(x => x.UpdatedAt, clock.GetUtcNow()), cancellationToken);
         logger.LogInformation("Recording {RecordingId}: Gladia is transcribing it (job {JobId})", recording.Id, jobId);
+    }
+
+    /// <summary>
+    /// The transcription-retries job: every recording whose look is due gets it — a request Gladia could not take is made again, and a
+    /// job whose callback has not come is read from Gladia (done: stored; failed or a day old: the error kept). Returns how many it looked at.
+    /// </summary>
+    public async Task<int> CheckDueAsync(CancellationToken cancellationToken)
+    {
+        if (!gladiaOptions.Value.IsConfigured) return 0;
+        var now = clock.GetUtcNow();
+        List<Recording> due;
+        await using (var db = system.Open("find recordings whose transcription is due a look"))
+            due = await db.Recordings.AsNoTracking()
+                .Where(r => r.TranscriptionCheckAt <= now && r.TranscriptMeetingId == null && r.S3UploadStatus == S3UploadStatus.Complete)
+                .OrderBy(r => r.TranscriptionCheckAt).Take(100).ToListAsync(cancellationToken);
+        foreach (var recording in due)
+        {
+            try
+            {
+                if (recording.TranscriptionJobId is null) await RequestGladiaAsync(recording, cancellationToken);
+                else await CheckGladiaJobAsync(recording, now, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogError(e, "Recording {RecordingId}: looking at its transcription failed; the next run looks again", recording.Id);
+            }
+        }
+        return due.Count;
+    }
+
+    async Task CheckGladiaJobAsync(Recording recording, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using (var db = system.Open("claim a look at a recording's Gladia job"))
+        {
+            var claimed = await db.Recordings.Where(r => r.Id == recording.Id && r.TranscriptionCheckAt <= now && r.TranscriptMeetingId == null)
+                .ExecuteUpdateAsync(r => r.SetProperty(x => x.TranscriptionCheckAt, now + CallbackWait), cancellationToken);
+            if (claimed == 0) return;   // another replica is looking, or the callback came
+        }
+        GladiaJob job;
+        try
+        {
+            job = await gladia.GetAsync(recording.TranscriptionJobId!, cancellationToken);
+        }
+        catch (GladiaException e) when (e.IsTransient)
+        {
+            logger.LogWarning("Recording {RecordingId}: Gladia's job {JobId} could not be read: {Reason}; looking again later", recording.Id,
+                recording.TranscriptionJobId, e.Message);
+            return;
+        }
+        catch (GladiaException e)
+        {
+            await NoteErrorAsync(recording.Id, GladiaProvider, e.Message, cancellationToken);
+            return;
+        }
+        switch (job.Status)
+        {
+            case "done":
+                logger.LogInformation("Recording {RecordingId}: Gladia's callback for job {JobId} never came; its result is read instead", recording.Id,
+                    recording.TranscriptionJobId);
+                await StoreAsync(recording, GladiaProvider, job.Segments, null, null, cancellationToken);
+                break;
+            case "error":
+                await NoteErrorAsync(recording.Id, GladiaProvider, $"Gladia could not transcribe the recording (error {job.ErrorCode})", cancellationToken);
+                break;
+            default:
+                if (recording.TranscriptionRequestedAt is { } requested && now - requested >= JobGiveUp)
+                    await NoteErrorAsync(recording.Id, GladiaProvider, $"Gladia had not finished the transcription a day after it was asked (job {job.Status})",
+                        cancellationToken);
+                break;
+        }
     }
 
     /// <summary>The transcript on the recording's meeting: the calendar event's title, times and deal where it has one, else the bot's.</summary>
@@ -228,17 +322,18 @@ public sealed class RecordingTranscription(SystemDb system, IServiceScopeFactory
             segments, recording.Id), cancellationToken);
         await using (var db = system.Open("record who transcribed a recording"))
             await db.Recordings.Where(r => r.Id == recording.Id).ExecuteUpdateAsync(r => r.SetProperty(x => x.TranscriptionProvider, provider)
-                .SetProperty(x => x.TranscriptionError, (string?)null), cancellationToken);
+                .SetProperty(x => x.TranscriptionError, (string?)null).SetProperty(x => x.TranscriptionCheckAt, (DateTimeOffset?)null), cancellationToken);
         logger.LogInformation("Recording {RecordingId}: {Provider} transcript on meeting {MeetingId}{First}", recording.Id, provider, stored.MeetingId,
             stored.IsFirst ? "" : " (again)");
     }
 
-    async Task NoteErrorAsync(Guid recordingId, string provider, string error, CancellationToken cancellationToken)
+    /// <summary>Why the recording has no transcript, and when (if ever) it is looked at again.</summary>
+    async Task NoteErrorAsync(Guid recordingId, string provider, string error, CancellationToken cancellationToken, DateTimeOffset? checkAt = null)
     {
         await using var db = system.Open("record why a recording has no transcript");
         await db.Recordings.Where(r => r.Id == recordingId).ExecuteUpdateAsync(r => r.SetProperty(x => x.TranscriptionProvider, provider)
-            .SetProperty(x => x.TranscriptionError, error.Length <= MaxError ? error : error[..MaxError]).SetProperty(x => x.UpdatedAt, clock.GetUtcNow()),
-            cancellationToken);
+            .SetProperty(x => x.TranscriptionError, error.Length <= MaxError ? error : error[..MaxError]).SetProperty(x => x.TranscriptionCheckAt, checkAt)
+            .SetProperty(x => x.UpdatedAt, clock.GetUtcNow()), cancellationToken);
     }
 
     async Task<Recording?> RecordingAsync(Guid recordingId, CancellationToken cancellationToken)
@@ -252,4 +347,11 @@ public sealed class RecordingTranscription(SystemDb system, IServiceScopeFactory
 
     static DateTimeOffset? DateOf(JsonNode? node) =>
         Str(node) is { } text && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at : null;
+}
+
+/// <summary>Every 5 minutes: Gladia requests to make again and jobs whose callback has not come (<see cref="RecordingTranscription.CheckDueAsync"/>).</summary>
+[DisallowConcurrentExecution]
+public sealed class TranscriptionRetryJob(RecordingTranscription transcription) : IJob
+{
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await transcription.CheckDueAsync(cancellationToken);
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Quartz;
 using Use60.Data;
 using Use60.Security;
 
@@ -60,6 +61,30 @@ public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<We
         return outcome;
     }
 
+    /// <summary>
+    /// How long a delivery is kept: well past any provider's retries (Svix's last comes about a day and a half after the first), so a late
+    /// repeat is still known as one, and no longer, since payloads carry meeting details.
+    /// </summary>
+    public static readonly TimeSpan Kept = TimeSpan.FromDays(14);
+
+    sealed record Deleted(int All, int Unprocessed);
+
+    /// <summary>The webhook-inbox-cleanup job: deletes deliveries received more than <see cref="Kept"/> ago. Returns how many.</summary>
+    public async Task<int> DeleteOldAsync(CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        await using var db = system.Open("delete old webhook deliveries");
+        var deleted = (await db.Database.SqlQuery<Deleted>($"""
+            WITH gone AS (DELETE FROM webhook_inbox WHERE received_at < {now - Kept} RETURNING processed_at)
+            SELECT count(*)::int AS "All", (count(*) FILTER (WHERE processed_at IS NULL))::int AS "Unprocessed" FROM gone
+            """).ToListAsync(cancellationToken)).Single();
+        if (deleted.Unprocessed > 0)
+            logger.LogWarning("Deleted {Count} webhook deliveries older than {Days} days that were never processed (their errors were logged when they failed)",
+                deleted.Unprocessed, Kept.TotalDays);
+        if (deleted.All > 0) logger.LogInformation("Deleted {Count} webhook deliveries older than {Days} days", deleted.All, Kept.TotalDays);
+        return deleted.All;
+    }
+
     async Task FinishAsync(long id, WebhookOutcome? outcome, string? error, CancellationToken cancellationToken)
     {
         await using var db = system.Open("record a processed webhook");
@@ -84,4 +109,11 @@ public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<We
         await db.SaveChangesAsync(CancellationToken.None);
         return Results.StatusCode(status);
     }
+}
+
+/// <summary>Daily at 03:30 UTC: old webhook deliveries are deleted (<see cref="WebhookInbox.DeleteOldAsync"/>).</summary>
+[DisallowConcurrentExecution]
+public sealed class WebhookInboxCleanupJob(WebhookInbox inbox) : IJob
+{
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await inbox.DeleteOldAsync(cancellationToken);
 }

@@ -38,6 +38,8 @@ public sealed class FakeGladia : IAsyncDisposable
         app.MapPost("/v2/pre-recorded", async (HttpRequest request) =>
         {
             if (request.Headers[GladiaClient.ApiKeyHeader] != ApiKey) return Error(401, "Invalid API key");
+            if (Interlocked.Decrement(ref unavailableStarts) >= 0) return Error(503, "Service temporarily unavailable");
+            if (Interlocked.Decrement(ref refusedStarts) >= 0) return Error(400, "audio_url is not a supported media file");
             var body = JsonNode.Parse(await new StreamReader(request.Body).ReadToEndAsync()) as JsonObject;
             if (body?["audio_url"] is null) return Error(400, "audio_url is required");
             var job = new Job { Id = Guid.NewGuid().ToString(), Request = body };
@@ -83,6 +85,14 @@ public sealed class FakeGladia : IAsyncDisposable
     {
         ["Gladia:ApiKey"] = ApiKey, ["Gladia:ApiUrl"] = BaseAddress.ToString(),
     };
+
+    int unavailableStarts, refusedStarts;
+
+    /// <summary>The next <paramref name="count"/> requests to start a job get a 503 (Gladia down).</summary>
+    public void UnavailableFor(int count) => Volatile.Write(ref unavailableStarts, count);
+
+    /// <summary>The next request to start a job is refused (400), as Gladia refuses a file it cannot read.</summary>
+    public void RefuseNext() => Volatile.Write(ref refusedStarts, 1);
 
     public IReadOnlyList<Job> Jobs => [.. jobs.Values];
 
