@@ -325,10 +325,17 @@ public sealed class RowLevelSecurityTests(RlsFixture fixture) : IClassFixture<Rl
                                              AND 'public' = ANY (p.roles)) THEN 'no tenant policy' END)), ARRAY[]::text[])
             FROM unnest(ARRAY['{string.Join("','", tables)}']) AS t(name)
             JOIN pg_class c ON c.oid = ('public.' || t.name)::regclass
-            WHERE NOT c.relrowsecurity OR NOT c.relforcerowsecurity
-               OR NOT EXISTS (SELECT FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = t.name AND 'public' = ANY (p.roles))
+            WHERE c.relkind IN ('r', 'p') AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity
+               OR NOT EXISTS (SELECT FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = t.name AND 'public' = ANY (p.roles)))
             """);
         Assert.Empty(missing!);
+        // A view over tenant data reads with its reader's rights (security_invoker), so the tables' policies apply to it too.
+        var ownerRightsViews = await TestDatabase.ScalarAsync<string[]>(fixture.Database.OwnerConnectionString, $"""
+            SELECT coalesce(array_agg(t.name), ARRAY[]::text[]) FROM unnest(ARRAY['{string.Join("','", tables)}']) AS t(name)
+            JOIN pg_class c ON c.oid = ('public.' || t.name)::regclass
+            WHERE c.relkind = 'v' AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)
+            """);
+        Assert.Empty(ownerRightsViews!);
         Assert.True(tables.Count >= 14, $"expected the tenant tables, found {string.Join(", ", tables)}");
 
         // Tables without tenant data are few and named: anything else must be in the list above.

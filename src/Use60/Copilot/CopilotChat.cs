@@ -155,7 +155,7 @@ public sealed class CopilotChat(Use60Db db, CopilotSession session, OfflinePlann
     {
         var now = clock.GetUtcNow();
         var since = now - ConversationGap;
-        var conversation = await db.Conversations.Where(c => c.UserId == session.User.Id && c.Channel == channel && c.LastMessageAt > since)
+        var conversation = await db.Conversations.Where(c => c.UserId == session.User.Id && c.Channel == channel && c.LastMessageAt > since && c.ArchivedAt == null)
             .OrderByDescending(c => c.LastMessageAt).FirstOrDefaultAsync(cancellationToken);
         if (conversation is null)
         {

@@ -22,6 +22,9 @@ public sealed class Conversation : IOrgOwned
     public DateTimeOffset StartedAt { get; set; }
     public DateTimeOffset LastMessageAt { get; set; }
 
+    /// <summary>Set a year after its last message (<see cref="Privacy.RetentionPolicy.ConversationArchiveAfter"/>): never continued.</summary>
+    public DateTimeOffset? ArchivedAt { get; set; }
+
     public const string LabChannel = "lab";
 }
 

@@ -16,6 +16,9 @@ public enum DealStage { Lead, Qualified, Demo, Proposal, Negotiation, ClosedWon,
 
 public enum ActivityType { Email, Call, Meeting, Note, Linkedin }
 
+/// <summary>Where a contact's consent came from.</summary>
+public enum ConsentSource { CsvUpload, CrmSync, Manual, Meeting }
+
 public enum CrmTaskStatus { Open, Done, Cancelled }
 
 public enum MeetingSource
@@ -70,6 +73,17 @@ public sealed class Contact : IOrgOwned, ICreatedAt, IUpdatedAt
     public string? Email { get; set; }
     public string? Phone { get; set; }
     public string? LinkedinUrl { get; set; }
+
+    /// <summary>Whether they agreed to be contacted, when and how (migration 0024).</summary>
+    public bool ConsentObtained { get; set; }
+    public DateTimeOffset? ConsentAt { get; set; }
+    public ConsentSource? ConsentSource { get; set; }
+
+    /// <summary>A withdrawn consent makes them due for deletion at once (the view contact_retention, <see cref="Privacy.RetentionPolicy"/>).</summary>
+    public DateTimeOffset? ConsentWithdrawnAt { get; set; }
+
+    /// <summary>EU residents' data is kept for the org's shorter EU period.</summary>
+    public bool EuResident { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -163,6 +177,9 @@ public sealed class Meeting : IOrgOwned, ICreatedAt, IUpdatedAt
 
     public string? TranscriptProvider { get; set; }
     public DateTimeOffset? TranscriptAt { get; set; }
+
+    /// <summary>The transcript was removed because the only outside person in it was deleted (retention or erasure).</summary>
+    public DateTimeOffset? TranscriptRemovedAt { get; set; }
 
     /// <summary>The recording's id at its source (a notetaker bot, a Fathom recording).</summary>
     public string? SourceRef { get; set; }

@@ -102,6 +102,13 @@ public sealed class OrgSettings : IOrgOwned, IUpdatedAt
     /// <summary>External domains whose people are never recorded (lower case): a meeting with one of them gets no bot.</summary>
     public List<string> NotetakerBlockedDomains { get; set; } = [];
 
+    /// <summary>How long prospects' data is kept after their last activity (the seeds' 2 years), and for EU residents (1 year).</summary>
+    public int RetentionDays { get; set; } = Privacy.RetentionPolicy.DefaultDays;
+    public int EuRetentionDays { get; set; } = Privacy.RetentionPolicy.DefaultEuDays;
+
+    /// <summary>The privacy-retention job deletes contacts past their date; off until an owner or admin turns it on.</summary>
+    public bool AutoDelete { get; set; }
+
     public DateTimeOffset UpdatedAt { get; set; }
 }
 

@@ -25,5 +25,6 @@ public sealed class MasterKeyOptions : IValidatedOptions
 public static class PrivacyFeature
 {
     public static IServiceCollection AddPrivacy(this IServiceCollection services, IConfiguration configuration) =>
-        services.AddValidatedOptions<MasterKeyOptions>(configuration).AddSingleton<SecretBox>();
+        services.AddValidatedOptions<MasterKeyOptions>(configuration).AddSingleton<SecretBox>()
+            .AddTransient<ContactDeletion>().AddTransient<PrivacyRetention>();
 }

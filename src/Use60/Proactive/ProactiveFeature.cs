@@ -83,6 +83,8 @@ public static class ProactiveFeature
             Every<Recordings.WebhookInboxCleanupJob>(quartz, jobs, "webhook-inbox-cleanup", "0 30 3 * * ?",
                 "Deletes webhook deliveries older than 14 days (03:30 UTC)");
             Every<Recordings.StorageMetricsJob>(quartz, jobs, "storage-metrics", "0 0 0 * * ?", "Each org's storage and its cost for the day that ended (00:00 UTC)");
+            Every<Privacy.PrivacyRetentionJob>(quartz, jobs, "privacy-retention", "0 0 2 * * ?",
+                "Retention (02:00 UTC): deletes contacts past their date where auto-delete is on; archives and deletes old copilot conversations");
             Every<Security.SecurityMonitorJob>(quartz, jobs, "security-monitor", "0 0/10 * ? * *", "Security monitor: bursts in the audit log become incidents; owners hear of critical ones");
             // Each run's start, end and error, for the admin site's Jobs page.
             quartz.AddJobListener<JobRunRecorder>([]);   // no matcher: every job

@@ -70,6 +70,9 @@ public static class AuditEvents
 
     public const string IncidentResolved = "security.incident_resolved";
 
+    /// <summary>The retention job deleted an org's contacts past their date: counts of what went, never the data.</summary>
+    public const string RetentionDeleted = "privacy.retention_deleted";
+
     /// <summary>A notetaker bot was claimed for a meeting, with its consent basis (org policy or the rep's choice).</summary>
     public const string RecordingConsent = "notetaker.recording_consent";
 

@@ -46,8 +46,15 @@ public sealed class SecurityDashboard(Use60Db db, SecurityAudit audit, TimeProvi
     /// <summary>The triggers of migration 0001 that make the audit log append-only.</summary>
     static readonly string[] AppendOnlyTriggers = ["security_audit_log_no_update_or_delete", "security_audit_log_no_truncate"];
 
-    const string RetentionMissing = "use60 has no data retention setting yet (it comes with the privacy tools, issue 8), so records, " +
-                                    "conversations and the audit log are kept until someone deletes them.";
+    /// <summary>The org's retention policy in words, and whether it is enforced (auto-delete on): Settings → Data retention.</summary>
+    async Task<(bool Enforced, string Words)> RetentionAsync(CancellationToken cancellationToken)
+    {
+        var settings = await db.OrgSettings.AsNoTracking().SingleAsync(cancellationToken);
+        var policy = $"prospects' data is kept {settings.RetentionDays} days after their last activity ({settings.EuRetentionDays} for EU residents)";
+        return settings.AutoDelete
+            ? (true, $"Enforced: {policy}, and the privacy-retention job deletes what is past its date every night.")
+            : (false, $"Set but not enforced: {policy}, but auto-delete is off, so nothing is deleted (Settings → Data retention).");
+    }
 
     sealed record SeverityCount(AuditSeverity Severity, int Count);
 
@@ -62,15 +69,16 @@ public sealed class SecurityDashboard(Use60Db db, SecurityAudit audit, TimeProvi
     public async Task<HealthScore> HealthAsync(CancellationToken cancellationToken)
     {
         var appendOnly = await AuditLogAppendOnlyAsync(cancellationToken);
+        var retention = await RetentionAsync(cancellationToken);
         return new HealthScore([
             await IncidentsFactorAsync(cancellationToken),
             await SuspiciousFactorAsync(cancellationToken),
             CoverageFactor(await CoverageAsync(cancellationToken)),
-            new HealthFactor("retention-audit", "Retention and audit settings", appendOnly ? 10 : 0, 20,
+            new HealthFactor("retention-audit", "Retention and audit settings", (appendOnly ? 10 : 0) + (retention.Enforced ? 10 : 0), 20,
                 (appendOnly
                     ? "The audit log is on and append-only (10 of 10): PostgreSQL refuses to change or delete its entries. "
                     : "The audit log's append-only protection is missing (0 of 10): its entries could be changed or deleted. ") +
-                "No retention policy (0 of 10): " + RetentionMissing, Unavailable: 10),
+                $"Retention policy ({(retention.Enforced ? 10 : 0)} of 10): {retention.Words}"),
         ]);
     }
 
@@ -178,9 +186,10 @@ public sealed class SecurityDashboard(Use60Db db, SecurityAudit audit, TimeProvi
             .ToListAsync(cancellationToken);
         var (entries, contactReads) = (logged.Sum(l => l.Count), logged.Where(l => l.ContactReads).Sum(l => l.Count));
         var appendOnly = await AuditLogAppendOnlyAsync(cancellationToken);
+        var retention = await RetentionAsync(cancellationToken);
         return
         [
-            new ComplianceItem("retention", "Retention policy set", ComplianceStatus.NotInPlace, RetentionMissing),
+            new ComplianceItem("retention", "Retention policy set", retention.Enforced ? ComplianceStatus.InPlace : ComplianceStatus.NotInPlace, retention.Words),
             new ComplianceItem("access-logging", "Access logging on", appendOnly ? ComplianceStatus.InPlace : ComplianceStatus.NotInPlace,
                 (appendOnly ? "On. " : "On, but its append-only protection is missing, so entries could be changed or deleted. ") +
                 "Admin sign-ins, refusals and admin actions, and every copilot lookup of contact data, go to the security audit log: " +

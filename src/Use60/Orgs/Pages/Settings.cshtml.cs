@@ -40,6 +40,9 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
 
     public sealed record RepNotetaker(Guid Id, string Name, bool? AutoJoin);
 
+    /// <summary>The org's contacts past their retention date now, and due within the next 30 days.</summary>
+    public (int Due, int DueSoon) Retention { get; private set; }
+
     public const int MaxBlockedDomains = 100;
 
     [TempData]
@@ -110,6 +113,31 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         (settings.StallThresholdDays, settings.WinLossChannel, settings.DefaultDigestTime) = (days, channel, digestAt);
         var after = new { stall_threshold_days = days, win_loss_channel = channel, default_digest_time = digestAt.ToString("HH:mm", CultureInfo.InvariantCulture) };
         return await SaveSettingsAsync(orgId, me, "proactive", before, after, before.Equals(after), cancellationToken);
+    }
+
+    /// <summary>How long prospects' data is kept after their last activity (EU residents: a shorter period), and whether the nightly job deletes it.</summary>
+    public async Task<IActionResult> OnPostRetentionAsync([FromForm] string? retentionDays, [FromForm] string? euRetentionDays, [FromForm] bool autoDelete,
+        CancellationToken cancellationToken)
+    {
+        var (orgId, me) = Admin();
+        var range = $"Enter a whole number of days from {Privacy.RetentionPolicy.MinDays} to {Privacy.RetentionPolicy.MaxDays}";
+        if (!int.TryParse(retentionDays, out var days) || days is < Privacy.RetentionPolicy.MinDays or > Privacy.RetentionPolicy.MaxDays)
+            Problems["RetentionDays"] = range + $" (the default is {Privacy.RetentionPolicy.DefaultDays}, two years).";
+        if (!int.TryParse(euRetentionDays, out var euDays) || euDays is < Privacy.RetentionPolicy.MinDays or > Privacy.RetentionPolicy.MaxDays)
+            Problems["EuRetentionDays"] = range + $" (the default is {Privacy.RetentionPolicy.DefaultEuDays}, one year).";
+        else if (!Problems.ContainsKey("RetentionDays") && euDays > days)
+            Problems["EuRetentionDays"] = $"EU residents' data may not be kept longer than everyone else's ({days} days).";
+        if (Problems.Count > 0)
+        {
+            Profile = OrgProfileForm.Of(await db.OrgProfiles.AsNoTracking().SingleOrDefaultAsync(cancellationToken));
+            await LoadAsync(cancellationToken);
+            return Page();
+        }
+        var settings = await db.OrgSettings.SingleAsync(cancellationToken);
+        var before = new { retention_days = settings.RetentionDays, eu_retention_days = settings.EuRetentionDays, auto_delete = settings.AutoDelete };
+        (settings.RetentionDays, settings.EuRetentionDays, settings.AutoDelete) = (days, euDays, autoDelete);
+        var after = new { retention_days = days, eu_retention_days = euDays, auto_delete = autoDelete };
+        return await SaveSettingsAsync(orgId, me, "retention", before, after, before.Equals(after), cancellationToken);
     }
 
     /// <summary>The org's notetaker policy: auto-join by default, the name the bot joins under (it must say it records), its chat notice, and do-not-record domains.</summary>
@@ -199,6 +227,7 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
             "admin_sign_in" => "Saved: owners and admins now need their second factor at each sign-in.",
             "notetaker" => "Notetaker settings saved: they apply from the next meeting the notetaker looks at.",
             "notetaker_reps" => "Reps' notetaker choices saved.",
+            "retention" => "Retention policy saved: the nightly job (02:00 UTC) applies it.",
             _ => "Proactive defaults saved.",
         };
         return RedirectToPage();
@@ -215,6 +244,11 @@ public sealed partial class SettingsModel(Use60Db db, OrgProfiles profiles, Secu
         var choices = await db.UserPreferences.AsNoTracking().ToDictionaryAsync(p => p.UserId, p => p.NotetakerAutoJoin, cancellationToken);
         Reps = [.. (await db.Users.AsNoTracking().OrderBy(u => u.Name).ToListAsync(cancellationToken))
             .Select(u => new RepNotetaker(u.Id, u.Name, choices.GetValueOrDefault(u.Id)))];
+        var now = clock.GetUtcNow();
+        var due = await db.Database.SqlQuery<DateTimeOffset>($"""
+            SELECT deletion_due_at AS "Value" FROM contact_retention WHERE deletion_due_at <= {now.AddDays(30)}
+            """).ToListAsync(cancellationToken);
+        Retention = (due.Count(d => d <= now), due.Count(d => d > now));
         Integrations = [await SlackStateAsync(cancellationToken), await CalendarStateAsync(cancellationToken), LlmState(), StorageState(), NotetakerState()];
     }
 
