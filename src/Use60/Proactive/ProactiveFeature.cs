@@ -78,6 +78,8 @@ public static class ProactiveFeature
                 "Notetaker auto-join: one bot for each meeting with a link starting in the next 10 minutes, where the rep or org has auto-join on");
             Every<Recordings.RecordingUploadJob>(quartz, jobs, Recordings.RecordingUploadJob.Name, "0 0/5 * ? * *",
                 "Copies finished recordings from MeetingBaaS into the store (also at once when one is ready)");
+            Every<Recordings.FathomPullJob>(quartz, jobs, Recordings.FathomPullJob.Name, "0 0/15 * ? * *",
+                "Fathom: recordings created since the last pull (webhooks bring them at once), each onto its recorder's meetings");
             Every<Recordings.StorageMetricsJob>(quartz, jobs, "storage-metrics", "0 0 0 * * ?", "Each org's storage and its cost for the day that ended (00:00 UTC)");
             Every<Security.SecurityMonitorJob>(quartz, jobs, "security-monitor", "0 0/10 * ? * *", "Security monitor: bursts in the audit log become incidents; owners hear of critical ones");
             // Each run's start, end and error, for the admin site's Jobs page.
