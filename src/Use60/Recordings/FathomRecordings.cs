@@ -70,7 +70,7 @@ public sealed class FathomRecordings(SystemDb system, IServiceScopeFactory scope
             await KeepUnmatchedAsync(id, email, recording, via, createdAt, cancellationToken);
             // The address's domain only: enough to tell which team, without a person's address in the log.
             logger.LogWarning("Fathom recording {RecordingId} was recorded by {Recorder}, who is not a use60 user in exactly one org; kept as unmatched " +
-                              "and tried again on each pull", id, email is null ? "nobody named" : "someone at " + email[(email.IndexOf('@') + 1)..]);
+                              "and tried again on each pull", id, email?.IndexOf('@') is > 0 and var at ? "someone at " + email[(at + 1)..] : "nobody with an address");
             return FathomLanding.Unmatched;
         }
 
