@@ -35,7 +35,7 @@ app.UseHosting();
 app.MapHealth();
 app.MapSlack();                                 // /slack/events, /commands, /interactions, /options, /install
 app.MapCalendar();                              // the Google OAuth callback
-app.MapRecordings();                            // /webhooks/meetingbaas, /webhooks/gladia
+app.MapRecordings();                            // /webhooks/meetingbaas, /webhooks/gladia, /webhooks/fathom
 app.MapRecordingFiles();                        // signed links to recordings kept in the local folder
 app.MapAdmin();
 return await app.RunOrCommandAsync(args);

@@ -166,6 +166,12 @@ public sealed class RlsFixture : IAsyncLifetime
         await system.SaveChangesAsync();
         await Recordings.StorageMetrics.UpsertAsync(system, org.Id, DateOnly.FromDateTime(DateTime.UtcNow), "storage_gb", 1.5m, 0.001m, estimated: false,
             DateTimeOffset.UtcNow, CancellationToken.None);
+        // A Fathom recording that landed on the owner's meeting (the webhook and the pull write these by the system path).
+        var meetingId = await system.Meetings.Where(m => m.OwnerUserId == org[0].Id).Select(m => m.Id).FirstAsync();
+        await system.Database.ExecuteSqlAsync($"""
+            INSERT INTO fathom_recordings (recording_id, org_id, user_id, meeting_id, status, via, first_seen_at, landed_at)
+            VALUES ({"rls-" + org.Id}, {org.Id}, {org[0].Id}, {meetingId}, 'landed', 'pull', now(), now())
+            """);
     }
 
     public async Task DisposeAsync()
@@ -343,9 +349,9 @@ public sealed class RowLevelSecurityTests(RlsFixture fixture) : IClassFixture<Rl
             SELECT coalesce(array_agg(tablename::text ORDER BY tablename), ARRAY[]::text[]) FROM pg_tables
             WHERE schemaname = 'public' AND tablename <> ALL (ARRAY['{string.Join("','", tables)}'])
             """);
-        // The Slack inbox, the providers' webhook inbox, OAuth states and the sandbox's secret: row-level security with only the system
-        // path's policy. Quartz's own tables hold the schedule (job names, fire times), and job_runs how its runs went: no tenant's data.
-        Assert.Equal(["data_protection_keys", "job_runs", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret", "webhook_inbox"],
+        // The Slack inbox, the providers' webhook inbox, OAuth states, the sandbox's secret and the Fathom pull's mark (one for the
+        // deployment): row-level security with only the system path's policy. Quartz's own tables hold the schedule (job names, fire times), and job_runs how its runs went: no tenant's data.
+        Assert.Equal(["data_protection_keys", "fathom_sync", "job_runs", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret", "webhook_inbox"],
             others!.Where(t => !t.StartsWith("qrtz_", StringComparison.Ordinal)));
         Assert.Equal(15, others!.Count(t => t.StartsWith("qrtz_", StringComparison.Ordinal)));
     }

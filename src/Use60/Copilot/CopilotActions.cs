@@ -200,6 +200,7 @@ public sealed class CopilotActions(Use60Db db, CopilotSession session, CrmQuerie
         json["notes"] = Node(Recordings.MeetingNotes.Extract(recorded?.Transcript));
         if (recorded is not null) json["recorded_meeting_id"] = recorded.Id.ToString();
         if (recorded?.RecordingId is { } recordingId) json["recording_id"] = recordingId.ToString();
+        else if (recorded?.VideoUrl is { } videoUrl) json["video_url"] = videoUrl;   // a source that keeps the video itself (Fathom)
         return json;
     }
 

@@ -56,6 +56,8 @@ public static class CopilotBlocks
         yield return new HeaderBlock("Follow-ups: " + meeting["title"]);
         if (Guid.TryParse((string?)meeting["recording_id"], out var recordingId))
             yield return new ActionsBlock([Recordings.NotetakerSlack.PlayButton(recordingId)]) { BlockId = "recording:" + recordingId };
+        else if (Recordings.FathomSlack.WatchButton((string?)meeting["video_url"]) is { } watch)
+            yield return new ActionsBlock([watch]);
         if (meeting["notes"] is not JsonObject notes) yield break;
         if ((string?)notes["summary"] is { Length: > 0 } summary) yield return new SectionBlock("*Summary*\n" + summary);
         if (notes["decisions"] is JsonArray { Count: > 0 } decisions)

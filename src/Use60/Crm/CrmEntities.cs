@@ -187,6 +187,9 @@ public sealed class Meeting : IOrgOwned, ICreatedAt, IUpdatedAt
     /// <summary>The notetaker recording of the meeting (its media stays on the recording; links are signed per request).</summary>
     public Guid? RecordingId { get; set; }
 
+    /// <summary>The source's own link to the recording, for a source that keeps the video itself (Fathom's share link).</summary>
+    public string? VideoUrl { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 }

@@ -26,7 +26,7 @@ public sealed record ContactsDeleted(int Contacts, int Activities, int Emails, i
 
 /// <summary>
 /// Deletes contacts and what hangs off them: their activities and the emails sent to them go; tasks and deals stay, without the
-/// reference; a meeting whose only outside person was one of them keeps its title and time but loses its transcript and summary.
+/// reference; a meeting whose only outside person was one of them keeps its title and time but loses its transcript, summary and video link.
 /// Shared by the retention job and erasure requests. Runs as the system (the caller names the org); one transaction.
 /// </summary>
 public sealed class ContactDeletion(SystemDb system, TimeProvider clock)
@@ -42,7 +42,7 @@ public sealed class ContactDeletion(SystemDb system, TimeProvider clock)
         var emails = (await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && ids.Contains(c.Id) && c.Email != null).Select(c => c.Email!)
             .ToListAsync(cancellationToken)).Select(e => e.Trim().ToLowerInvariant()).Distinct().ToArray();
         var transcripts = emails.Length == 0 ? 0 : await db.Database.ExecuteSqlAsync($"""
-            UPDATE meetings m SET transcript = NULL, transcript_text = NULL, summary = NULL, transcript_removed_at = {now}, updated_at = {now}
+            UPDATE meetings m SET transcript = NULL, transcript_text = NULL, summary = NULL, video_url = NULL, transcript_removed_at = {now}, updated_at = {now}
             FROM calendar_events e
             WHERE m.org_id = {orgId} AND e.id = m.calendar_event_id AND (m.transcript IS NOT NULL OR m.transcript_text IS NOT NULL)
               AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') = ANY({emails}))

@@ -78,6 +78,8 @@ public static class ProactiveFeature
                 "Notetaker auto-join: one bot for each meeting with a link starting in the next 10 minutes, where the rep or org has auto-join on");
             Every<Recordings.RecordingUploadJob>(quartz, jobs, Recordings.RecordingUploadJob.Name, "0 0/5 * ? * *",
                 "Copies finished recordings from MeetingBaaS into the store (also at once when one is ready)");
+            Every<Recordings.FathomPullJob>(quartz, jobs, Recordings.FathomPullJob.Name, "0 0/15 * ? * *",
+                "Fathom: recordings created since the last pull (webhooks bring them at once), each onto its recorder's meetings");
             Every<Recordings.TranscriptionRetryJob>(quartz, jobs, "transcription-retries", "0 0/5 * ? * *",
                 "Gladia transcriptions to ask for again, and Gladia jobs whose callback has not come");
             Every<Recordings.WebhookInboxCleanupJob>(quartz, jobs, "webhook-inbox-cleanup", "0 30 3 * * ?",

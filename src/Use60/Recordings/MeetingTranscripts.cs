@@ -6,11 +6,12 @@ namespace Use60.Recordings;
 
 /// <summary>
 /// A transcript as a provider delivered it, for one recording of one rep's meeting; <paramref name="RecordingId"/> is the notetaker
-/// recording it is of (null for sources with no recording of ours, such as Fathom).
+/// recording it is of (null for sources with no recording of ours, such as Fathom), <paramref name="VideoUrl"/> the source's own link
+/// to the video when the source keeps it (Fathom).
 /// </summary>
 public sealed record TranscriptArrival(Guid OrgId, Guid UserId, MeetingSource Source, string SourceRef, string Provider, string Title,
     DateTimeOffset StartTime, DateTimeOffset? EndTime, Guid? CalendarEventId, Guid? DealId, IReadOnlyList<TranscriptSegment> Segments,
-    Guid? RecordingId = null);
+    Guid? RecordingId = null, string? VideoUrl = null);
 
 /// <summary>Where a transcript was kept, and whether it is the meeting's first (a repeat delivery replaces it and is not new).</summary>
 public sealed record TranscriptStored(Guid MeetingId, bool IsFirst);
@@ -56,9 +57,9 @@ public sealed class MeetingTranscripts(IServiceScopeFactory scopes, IEnumerable<
         var source = SnakeCase.ValueOf(arrival.Source);
         await db.Database.ExecuteSqlAsync($"""
             INSERT INTO meetings (id, org_id, owner_user_id, source_type, source_ref, title, start_time, end_time, calendar_event_id, deal_id,
-                                  recording_id, created_at, updated_at)
+                                  recording_id, video_url, created_at, updated_at)
             VALUES ({Guid.CreateVersion7()}, {arrival.OrgId}, {arrival.UserId}, {source}, {arrival.SourceRef}, {arrival.Title}, {arrival.StartTime},
-                    {arrival.EndTime}, {arrival.CalendarEventId}, {arrival.DealId}, {arrival.RecordingId}, {now}, {now})
+                    {arrival.EndTime}, {arrival.CalendarEventId}, {arrival.DealId}, {arrival.RecordingId}, {arrival.VideoUrl}, {now}, {now})
             ON CONFLICT (org_id, source_type, source_ref) WHERE source_ref IS NOT NULL DO NOTHING
             """, cancellationToken);
         var meeting = await db.Meetings.FromSql($"""
@@ -69,6 +70,7 @@ public sealed class MeetingTranscripts(IServiceScopeFactory scopes, IEnumerable<
         meeting.DealId ??= arrival.DealId;
         meeting.CalendarEventId ??= arrival.CalendarEventId;
         meeting.RecordingId ??= arrival.RecordingId;
+        meeting.VideoUrl = arrival.VideoUrl ?? meeting.VideoUrl;
         await db.SaveChangesAsync(cancellationToken);
         if (arrival.RecordingId is { } recordingId)
             await db.Recordings.Where(r => r.Id == recordingId && r.TranscriptMeetingId == null)

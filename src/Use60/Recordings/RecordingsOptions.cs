@@ -84,7 +84,7 @@ public static class RecordingsFeature
     public static IServiceCollection AddRecordings(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddValidatedOptions<S3Options>(configuration).AddValidatedOptions<MeetingBaasOptions>(configuration)
-            .AddValidatedOptions<GladiaOptions>(configuration)
+            .AddValidatedOptions<GladiaOptions>(configuration).AddValidatedOptions<FathomOptions>(configuration)
             .AddRecordingStore()
             .AddRecordingThumbnails(configuration)
             .AddScoped<StorageMetrics>()
@@ -108,9 +108,15 @@ public static class RecordingsFeature
         services.AddSingleton<GladiaWebhook>();
         services.AddTransient<RecordingTranscription>();
         services.AddTransient<IRecordingStored>(sp => sp.GetRequiredService<RecordingTranscription>());
-        return services.AddSlackListeners(NotetakerSlack.Register);
+        // Fathom, the other recording source: its webhook and the fathom-pull job (scheduled with the other jobs) land each recording
+        // through the same transcript step.
+        services.AddHttpClient<FathomClient>(http => http.Timeout = TimeSpan.FromSeconds(30));
+        services.AddTransient<FathomRecordings>();
+        services.AddTransient<FathomWebhook>();
+        services.AddScoped<FathomPull>();
+        return services.AddSlackListeners(NotetakerSlack.Register).AddSlackListeners(FathomSlack.Register);
     }
 
-    /// <summary>POST /webhooks/meetingbaas and /webhooks/gladia.</summary>
-    public static IEndpointRouteBuilder MapRecordings(this IEndpointRouteBuilder app) => GladiaWebhook.Map(MeetingBaasWebhook.Map(app));
+    /// <summary>POST /webhooks/meetingbaas, /webhooks/gladia and /webhooks/fathom.</summary>
+    public static IEndpointRouteBuilder MapRecordings(this IEndpointRouteBuilder app) => FathomWebhook.Map(GladiaWebhook.Map(MeetingBaasWebhook.Map(app)));
 }
