@@ -26,5 +26,6 @@ public static class PrivacyFeature
 {
     public static IServiceCollection AddPrivacy(this IServiceCollection services, IConfiguration configuration) =>
         services.AddValidatedOptions<MasterKeyOptions>(configuration).AddSingleton<SecretBox>()
-            .AddTransient<ContactDeletion>().AddTransient<PrivacyRetention>();
+            .AddTransient<ContactDeletion>().AddTransient<PrivacyRetention>().AddTransient<PrivacyRequests>()
+            .AddSingleton(new Admin.AdminNavItem("Privacy", Privacy.Pages.PrivacyModel.PagePath, 55));
 }

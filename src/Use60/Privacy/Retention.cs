@@ -27,17 +27,15 @@ public sealed record ContactsDeleted(int Contacts, int Activities, int Emails, i
 /// <summary>
 /// Deletes contacts and what hangs off them: their activities and the emails sent to them go; tasks and deals stay, without the
 /// reference; a meeting whose only outside person was one of them keeps its title and time but loses its transcript, summary and video link.
-/// Shared by the retention job and erasure requests. Runs as the system (the caller names the org); one transaction.
+/// Shared by the retention job and erasure requests; runs in the caller's system scope and transaction (the caller names the org).
 /// </summary>
-public sealed class ContactDeletion(SystemDb system, TimeProvider clock)
+public sealed class ContactDeletion(TimeProvider clock)
 {
-    public async Task<ContactsDeleted> DeleteAsync(Guid orgId, IReadOnlyCollection<Guid> contactIds, string why, CancellationToken cancellationToken)
+    public async Task<ContactsDeleted> DeleteAsync(Use60Db db, Guid orgId, IReadOnlyCollection<Guid> contactIds, CancellationToken cancellationToken)
     {
         if (contactIds.Count == 0) return new ContactsDeleted(0, 0, 0, 0);
         var ids = contactIds.ToArray();
         var now = clock.GetUtcNow();
-        await using var db = system.Open(why);
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         // Emails are compared as the calendar keeps them; the contacts' are read through the entity, whatever their storage.
         var emails = (await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && ids.Contains(c.Id) && c.Email != null).Select(c => c.Email!)
             .ToListAsync(cancellationToken)).Select(e => e.Trim().ToLowerInvariant()).Distinct().ToArray();
@@ -53,7 +51,6 @@ public sealed class ContactDeletion(SystemDb system, TimeProvider clock)
         var activities = await db.Database.ExecuteSqlAsync($"DELETE FROM activities WHERE org_id = {orgId} AND contact_id = ANY({ids})", cancellationToken);
         var sent = await db.Database.ExecuteSqlAsync($"DELETE FROM outbound_emails WHERE org_id = {orgId} AND contact_id = ANY({ids})", cancellationToken);
         var contacts = await db.Database.ExecuteSqlAsync($"DELETE FROM contacts WHERE org_id = {orgId} AND id = ANY({ids})", cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
         return new ContactsDeleted(contacts, activities, sent, transcripts);
     }
 }
@@ -86,7 +83,13 @@ public sealed class PrivacyRetention(SystemDb system, ContactDeletion deletion, 
                         SELECT contact_id AS "Value" FROM contact_retention WHERE org_id = {orgId} AND deletion_due_at <= {now} LIMIT {Batch}
                         """).ToListAsync(cancellationToken);
                 if (due.Count == 0) break;
-                var batch = await deletion.DeleteAsync(orgId, due, "delete contacts past their retention date", cancellationToken);
+                ContactsDeleted batch;
+                await using (var db = system.Open("delete contacts past their retention date"))
+                await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+                {
+                    batch = await deletion.DeleteAsync(db, orgId, due, cancellationToken);
+                    await transaction.CommitAsync(cancellationToken);
+                }
                 deleted = new ContactsDeleted(deleted.Contacts + batch.Contacts, deleted.Activities + batch.Activities, deleted.Emails + batch.Emails,
                     deleted.TranscriptsRemoved + batch.TranscriptsRemoved);
                 if (due.Count < Batch) break;

@@ -87,6 +87,8 @@ public static class ProactiveFeature
             Every<Recordings.StorageMetricsJob>(quartz, jobs, "storage-metrics", "0 0 0 * * ?", "Each org's storage and its cost for the day that ended (00:00 UTC)");
             Every<Privacy.PrivacyRetentionJob>(quartz, jobs, "privacy-retention", "0 0 2 * * ?",
                 "Retention (02:00 UTC): deletes contacts past their date where auto-delete is on; archives and deletes old copilot conversations");
+            Every<Privacy.PrivacyRequestsJob>(quartz, jobs, "privacy-requests", "0 15 * ? * *",
+                "Erasure requests: each approved one is executed once its 30-day grace period has passed (hourly)");
             Every<Security.SecurityMonitorJob>(quartz, jobs, "security-monitor", "0 0/10 * ? * *", "Security monitor: bursts in the audit log become incidents; owners hear of critical ones");
             // Each run's start, end and error, for the admin site's Jobs page.
             quartz.AddJobListener<JobRunRecorder>([]);   // no matcher: every job

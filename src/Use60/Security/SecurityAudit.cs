@@ -73,6 +73,13 @@ public static class AuditEvents
     /// <summary>The retention job deleted an org's contacts past their date: counts of what went, never the data.</summary>
     public const string RetentionDeleted = "privacy.retention_deleted";
 
+    public const string PrivacyRequestCreated = "privacy.request_created";
+    public const string PrivacyRequestApproved = "privacy.request_approved";
+    public const string PrivacyRequestRejected = "privacy.request_rejected";
+
+    /// <summary>An erasure was executed: the tombstone (who asked, who approved, counts of what went; never the person's data).</summary>
+    public const string ErasureExecuted = "privacy.erasure_executed";
+
     /// <summary>A notetaker bot was claimed for a meeting, with its consent basis (org policy or the rep's choice).</summary>
     public const string RecordingConsent = "notetaker.recording_consent";
 

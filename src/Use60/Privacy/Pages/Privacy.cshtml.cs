@@ -1,0 +1,82 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
+using Use60.Admin;
+using Use60.Data;
+
+namespace Use60.Privacy.Pages;
+
+/// <summary>
+/// Privacy (/admin/privacy): erasure requests for a prospect's email — made by an owner or admin, approved or rejected by another,
+/// executed by the privacy-requests job once the 30-day grace period is over — with each one's state, how overdue an approved one
+/// is, and what an executed one removed (counts). Row-level security: the org's owners and admins.
+/// </summary>
+public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, TimeProvider clock) : PageModel
+{
+    public const string PagePath = "/admin/privacy";
+
+    public sealed record Line(PrivacyRequest Request, string RequestedBy, string? DecidedBy, bool Overdue, JsonObject? Result);
+
+    public IReadOnlyList<Line> Lines { get; private set; } = [];
+    public Guid Me { get; private set; }
+    public DateTimeOffset Now { get; private set; }
+
+    [BindProperty] public string? Email { get; set; }
+    [BindProperty] public PrivacyRequestKind Kind { get; set; } = PrivacyRequestKind.RightToBeForgotten;
+    public string? Problem { get; private set; }
+
+    [TempData]
+    public string? Notice { get; set; }
+
+    public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(cancellationToken);
+
+    public async Task<IActionResult> OnPostCreateAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var request = await requests.CreateAsync(db, Kind, Email, HttpContext, cancellationToken);
+            Notice = $"Request made. Another owner or admin must approve it; it is carried out from {request.ExecuteAfter:d MMM yyyy} (30 days' grace).";
+            return RedirectToPage();
+        }
+        catch (PrivacyRequestException e)
+        {
+            Problem = e.Message;
+            await LoadAsync(cancellationToken);
+            return Page();
+        }
+    }
+
+    public async Task<IActionResult> OnPostDecideAsync([FromForm] Guid requestId, [FromForm] bool approve, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await requests.DecideAsync(db, requestId, approve, HttpContext, cancellationToken);
+            Notice = approve ? "Approved: it is carried out once its grace period is over." : "Rejected: nothing will be erased, and the address is no longer kept.";
+        }
+        catch (PrivacyRequestException e)
+        {
+            Notice = e.Message;
+        }
+        return RedirectToPage();
+    }
+
+    async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        (Me, Now) = (AdminClaims.Signed(User).UserId, clock.GetUtcNow());
+        var names = await db.Users.AsNoTracking().ToDictionaryAsync(u => u.Id, u => u.Name, cancellationToken);
+        var rows = await db.PrivacyRequests.AsNoTracking().OrderByDescending(r => r.RequestedAt).Take(200).ToListAsync(cancellationToken);
+        Lines = [.. rows.Select(r => new Line(r, names.GetValueOrDefault(r.RequestedBy, "someone who left"),
+            r.DecidedBy is { } decider ? names.GetValueOrDefault(decider, "someone who left") : null,
+            r.Status == PrivacyRequestStatus.Approved && r.DecidedAt + PrivacyRequests.Deadline < Now,
+            r.Result is { } result ? JsonNode.Parse(result) as JsonObject : null))];
+    }
+
+    public static string Label(PrivacyRequestKind kind) => kind switch
+    {
+        PrivacyRequestKind.RightToBeForgotten => "Right to be forgotten",
+        PrivacyRequestKind.Erasure => "Erasure",
+        PrivacyRequestKind.Access => "Access",
+        _ => "Portability",
+    };
+}

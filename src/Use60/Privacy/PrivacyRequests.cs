@@ -1,0 +1,264 @@
+using System.ComponentModel.DataAnnotations.Schema;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using Quartz;
+using Use60.Data;
+using Use60.Recordings;
+using Use60.Security;
+
+namespace Use60.Privacy;
+
+public enum PrivacyRequestKind { RightToBeForgotten, Erasure, Access, Portability }
+
+public enum PrivacyRequestStatus { Pending, Approved, Rejected, Completed }
+
+/// <summary>A request about one person's data (migration 0025); once executed or rejected it keeps no trace of whom it was about.</summary>
+[Table("privacy_requests")]
+public sealed class PrivacyRequest : IOrgOwned
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid OrgId { get; set; }
+    public PrivacyRequestKind Kind { get; set; }
+
+    /// <summary>The person's email (a prospect's): cleared when the request is completed or rejected.</summary>
+    public string? SubjectEmail { get; set; }
+
+    public PrivacyRequestStatus Status { get; set; }
+    public Guid RequestedBy { get; set; }
+    public DateTimeOffset RequestedAt { get; set; }
+    public Guid? DecidedBy { get; set; }
+    public DateTimeOffset? DecidedAt { get; set; }
+
+    /// <summary>The end of the grace period: an approved erasure is executed from then on.</summary>
+    public DateTimeOffset ExecuteAfter { get; set; }
+
+    public DateTimeOffset? CompletedAt { get; set; }
+
+    /// <summary>What the execution removed, as counts (JSON object).</summary>
+    [Column(TypeName = "jsonb")]
+    public string? Result { get; set; }
+
+    /// <summary>Why the last execution failed (it is tried again at the next run).</summary>
+    public string? Error { get; set; }
+
+    public bool IsErasure => Kind is PrivacyRequestKind.RightToBeForgotten or PrivacyRequestKind.Erasure;
+}
+
+/// <summary>What executing an erasure removed: counts, never the data.</summary>
+public sealed record ErasureResult(int Contacts, int Activities, int Emails, int TranscriptsRemoved, int CalendarEvents, int Recordings, int StoredObjects,
+    int Mentions);
+
+/// <summary>A request that cannot be made or decided as asked; the message says why, for the admin.</summary>
+public sealed class PrivacyRequestException(string message) : Exception(message);
+
+/// <summary>
+/// Erasure requests: created by an owner or admin for a prospect's email, approved or rejected by another one, and executed by the
+/// privacy-requests job once approved and past the 30-day grace period. Execution deletes the person's contacts and what hangs off
+/// them (<see cref="ContactDeletion"/>), the recordings only they were in (rows and stored objects), their entries in calendar
+/// attendee lists, and every remaining mention of their email or name in the org's text and JSON columns; the request is then a
+/// tombstone (who asked, who approved, counts), and the audit log says the same. Idempotent: a run that fails is done again whole.
+/// </summary>
+public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, IRecordingStore store, SecurityAudit audit, TimeProvider clock,
+    ILogger<PrivacyRequests> logger)
+{
+    /// <summary>The seeds' grace period: an erasure is executed no sooner than this after it was asked for.</summary>
+    public static readonly TimeSpan GracePeriod = TimeSpan.FromDays(30);
+
+    /// <summary>GDPR's one month: an approved request not completed this long after its approval is overdue.</summary>
+    public static readonly TimeSpan Deadline = TimeSpan.FromDays(30);
+
+    public const string Erased = "[erased]";
+
+    /// <summary>Tables whose text is not scrubbed: the append-only audit log (it holds no personal data by design), the requests themselves, users (erased as users, not as prospects), and the scheduler's and migrations' own.</summary>
+    static readonly string[] NotScrubbed = ["security_audit_log", "privacy_requests", "users", "schema_migrations"];
+
+    /// <summary>Creates a pending request (audited); the caller is an owner or admin of <paramref name="db"/>'s org.</summary>
+    public async Task<PrivacyRequest> CreateAsync(Use60Db db, PrivacyRequestKind kind, string? email, HttpContext? http, CancellationToken cancellationToken)
+    {
+        var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
+        var address = email?.Trim().ToLowerInvariant() ?? "";
+        if (address.Length is 0 or > 320 || address.Count(c => c == '@') != 1 || address.Any(char.IsWhiteSpace) || address.StartsWith('@') || address.EndsWith('@'))
+            throw new PrivacyRequestException("Enter the person's email address, such as jane@prospect.com.");
+        if (kind is not (PrivacyRequestKind.RightToBeForgotten or PrivacyRequestKind.Erasure))
+            throw new PrivacyRequestException("Access and portability requests are answered with an export, which use60 cannot make yet.");
+        if (await db.PrivacyRequests.AnyAsync(r => r.SubjectEmail == address && (r.Status == PrivacyRequestStatus.Pending || r.Status == PrivacyRequestStatus.Approved),
+                cancellationToken))
+            throw new PrivacyRequestException("There is already an open request for this address.");
+        var now = clock.GetUtcNow();
+        var request = new PrivacyRequest
+        {
+            OrgId = orgId, Kind = kind, SubjectEmail = address, Status = PrivacyRequestStatus.Pending, RequestedBy = me, RequestedAt = now,
+            ExecuteAfter = now + GracePeriod,
+        };
+        db.PrivacyRequests.Add(request);
+        audit.Record(db, AuditEvents.PrivacyRequestCreated, AuditSeverity.Medium, orgId, me, new { request = request.Id, kind = SnakeCase.ValueOf(kind) }, http);
+        await db.SaveChangesAsync(cancellationToken);
+        return request;
+    }
+
+    /// <summary>Approves or rejects a pending request: only an owner or admin other than the one who asked (audited).</summary>
+    public async Task DecideAsync(Use60Db db, Guid requestId, bool approve, HttpContext? http, CancellationToken cancellationToken)
+    {
+        var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
+        var request = await db.PrivacyRequests.SingleOrDefaultAsync(r => r.Id == requestId, cancellationToken)
+                      ?? throw new PrivacyRequestException("There is no such request.");
+        if (request.Status != PrivacyRequestStatus.Pending) throw new PrivacyRequestException("That request has already been decided.");
+        if (request.RequestedBy == me)
+            throw new PrivacyRequestException("Another owner or admin must decide this request: nobody approves their own erasure request.");
+        (request.Status, request.DecidedBy, request.DecidedAt) = (approve ? PrivacyRequestStatus.Approved : PrivacyRequestStatus.Rejected, me, clock.GetUtcNow());
+        if (!approve) request.SubjectEmail = null;
+        audit.Record(db, approve ? AuditEvents.PrivacyRequestApproved : AuditEvents.PrivacyRequestRejected, AuditSeverity.Medium, orgId, me,
+            new { request = request.Id }, http);
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>The privacy-requests job: every approved erasure past its grace period, executed once. Returns how many completed.</summary>
+    public async Task<int> ExecuteDueAsync(CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        List<Guid> due;
+        await using (var db = system.Open("find erasure requests due"))
+            due = await db.PrivacyRequests.Where(r => r.Status == PrivacyRequestStatus.Approved && r.ExecuteAfter <= now).OrderBy(r => r.ExecuteAfter)
+                .Select(r => r.Id).ToListAsync(cancellationToken);
+        var completed = 0;
+        foreach (var id in due)
+        {
+            try
+            {
+                if (await ExecuteAsync(id, cancellationToken)) completed++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogError(e, "Erasure request {RequestId} failed; the next run tries it again", id);
+                await using var db = system.Open("record why an erasure failed");
+                var error = e.GetType().Name + ": " + e.Message;
+                await db.PrivacyRequests.Where(r => r.Id == id).ExecuteUpdateAsync(r => r.SetProperty(x => x.Error, error[..Math.Min(error.Length, 500)]),
+                    cancellationToken);
+            }
+        }
+        return completed;
+    }
+
+    /// <summary>Executes one approved erasure. The stored objects go first (deleting one that is gone is fine), then every row in one transaction.</summary>
+    async Task<bool> ExecuteAsync(Guid requestId, CancellationToken cancellationToken)
+    {
+        await using var db = system.Open("execute an erasure request");
+        var request = await db.PrivacyRequests.AsNoTracking().SingleAsync(r => r.Id == requestId, cancellationToken);
+        if (request.Status != PrivacyRequestStatus.Approved || request.SubjectEmail is not { } email) return false;
+        var orgId = request.OrgId;
+
+        var people = await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && c.Email != null && c.Email.ToLower() == email)
+            .Select(c => new { c.Id, c.FirstName, c.LastName }).ToListAsync(cancellationToken);
+        var attendeeNames = await db.Database.SqlQuery<string>($"""
+            SELECT DISTINCT a ->> 'name' AS "Value" FROM calendar_events e, jsonb_array_elements(e.attendees) a
+            WHERE e.org_id = {orgId} AND lower(a ->> 'email') = {email} AND coalesce(a ->> 'name', '') <> ''
+            """).ToListAsync(cancellationToken);
+        // Names shorter than a first and last name are left: "Sam" alone would erase every Sam in the org.
+        var names = people.Select(p => $"{p.FirstName} {p.LastName}".Trim()).Concat(attendeeNames).Where(n => n.Contains(' ') && n.Length >= 5)
+            .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+
+        var recordings = await db.Database.SqlQuery<RecordingKeysRow>($"""
+            SELECT r.id AS "Id", r.video_key AS "VideoKey", r.audio_key AS "AudioKey", r.thumbnail_key AS "ThumbnailKey"
+            FROM recordings r JOIN calendar_events e ON e.id = r.calendar_event_id
+            WHERE r.org_id = {orgId}
+              AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') = {email})
+              AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a
+                              WHERE NOT coalesce((a ->> 'self')::boolean, false) AND lower(a ->> 'email') <> {email}
+                                AND lower(a ->> 'email') NOT IN (SELECT lower(u.email) FROM users u WHERE u.org_id = {orgId} AND u.email IS NOT NULL))
+            """).ToListAsync(cancellationToken);
+        var objects = 0;
+        foreach (var key in recordings.SelectMany(r => new[] { r.VideoKey, r.AudioKey, r.ThumbnailKey }).OfType<string>())
+        {
+            await store.DeleteAsync(key, cancellationToken);
+            objects++;
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var deleted = await contacts.DeleteAsync(db, orgId, [.. people.Select(p => p.Id)], cancellationToken);
+        var recordingIds = recordings.Select(r => r.Id).ToArray();
+        var recordingRows = await db.Database.ExecuteSqlAsync($"DELETE FROM recordings WHERE org_id = {orgId} AND id = ANY({recordingIds})", cancellationToken);
+        var calendarEvents = await db.Database.ExecuteSqlAsync($"""
+            UPDATE calendar_events e
+            SET attendees = (SELECT coalesce(jsonb_agg(a), '[]'::jsonb) FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') IS DISTINCT FROM {email})
+            WHERE e.org_id = {orgId} AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') = {email})
+            """, cancellationToken);
+        var mentions = await ScrubAsync(db, orgId, [email, .. names], cancellationToken);
+        var result = new ErasureResult(deleted.Contacts, deleted.Activities, deleted.Emails, deleted.TranscriptsRemoved, calendarEvents, recordingRows, objects,
+            mentions);
+        var counts = JsonSerializer.Serialize(result, DbJson.Options);
+        var now = clock.GetUtcNow();
+        await db.PrivacyRequests.Where(r => r.Id == requestId).ExecuteUpdateAsync(r => r.SetProperty(x => x.Status, PrivacyRequestStatus.Completed)
+            .SetProperty(x => x.CompletedAt, now).SetProperty(x => x.SubjectEmail, (string?)null).SetProperty(x => x.Result, counts)
+            .SetProperty(x => x.Error, (string?)null), cancellationToken);
+        // The tombstone: who asked, who approved, counts; never the address or a name.
+        audit.Record(db, AuditEvents.ErasureExecuted, AuditSeverity.High, orgId, null, new
+        {
+            request = requestId, kind = SnakeCase.ValueOf(request.Kind), requested_by = request.RequestedBy, approved_by = request.DecidedBy,
+            deleted = JsonNode.Parse(counts),
+        });
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        logger.LogInformation("Erasure request {RequestId} executed in org {OrgId}: {Contacts} contacts, {Recordings} recordings ({Objects} stored objects), " +
+                              "{Mentions} other rows with a mention", requestId, orgId, result.Contacts, result.Recordings, result.StoredObjects, result.Mentions);
+        return true;
+    }
+
+    sealed record RecordingKeysRow(Guid Id, string? VideoKey, string? AudioKey, string? ThumbnailKey);
+
+    sealed record TextColumn(string Table, string Column, string Type, bool HasOrg)
+    {
+        public bool IsJson => Type is "json" or "jsonb";
+    }
+
+    /// <summary>
+    /// Replaces every mention of <paramref name="needles"/> (case-insensitive) with <see cref="Erased"/> in every text and JSON column of
+    /// the org's rows, and of the system inboxes (webhook and Slack payloads, kept 14 days, which name no org). Read from the catalog, so a
+    /// table added later is covered without a change here. Returns the rows changed.
+    /// </summary>
+    static async Task<int> ScrubAsync(Use60Db db, Guid orgId, IReadOnlyList<string> needles, CancellationToken cancellationToken)
+    {
+        var columns = await db.Database.SqlQuery<TextColumn>($"""
+            SELECT c.table_name::text AS "Table", c.column_name::text AS "Column", c.data_type::text AS "Type",
+                   EXISTS (SELECT 1 FROM information_schema.columns o WHERE o.table_schema = 'public' AND o.table_name = c.table_name AND o.column_name = 'org_id') AS "HasOrg"
+            FROM information_schema.columns c
+            JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
+            WHERE c.table_schema = 'public' AND c.data_type IN ('text', 'character varying', 'json', 'jsonb') AND c.is_generated = 'NEVER'
+              AND c.table_name NOT LIKE 'qrtz%' AND NOT (c.table_name = ANY({NotScrubbed}))
+            ORDER BY 1, 2
+            """).ToListAsync(cancellationToken);
+        var pattern = string.Join('|', needles.Select(Escape));
+        var changed = 0;
+        foreach (var column in columns.Where(c => c.HasOrg || c.Table is "webhook_inbox" or "slack_inbox"))
+        {
+            var target = $"\"{column.Column}\"";
+            var text = column.IsJson ? $"{target}::text" : target;
+            var replaced = $"regexp_replace({text}, @pattern, @erased, 'gi')" + (column.IsJson ? "::" + column.Type : "");
+            var sql = $"UPDATE \"{column.Table}\" SET {target} = {replaced} WHERE {text} ~* @pattern" + (column.HasOrg ? " AND org_id = @org" : "");
+            changed += await db.Database.ExecuteSqlRawAsync(sql, [new NpgsqlParameter("pattern", pattern), new NpgsqlParameter("erased", Erased),
+                new NpgsqlParameter("org", orgId)], cancellationToken);
+        }
+        return changed;
+    }
+
+    /// <summary>A literal for a PostgreSQL regular expression: every character that means something there is escaped.</summary>
+    static string Escape(string literal)
+    {
+        var escaped = new StringBuilder(literal.Length * 2);
+        foreach (var c in literal)
+        {
+            if (@"\.^$|?*+()[]{}".Contains(c)) escaped.Append('\\');
+            escaped.Append(c);
+        }
+        return escaped.ToString();
+    }
+}
+
+/// <summary>Hourly: approved erasures past their grace period are executed (<see cref="PrivacyRequests.ExecuteDueAsync"/>).</summary>
+[DisallowConcurrentExecution]
+public sealed class PrivacyRequestsJob(PrivacyRequests requests) : IJob
+{
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await requests.ExecuteDueAsync(cancellationToken);
+}
