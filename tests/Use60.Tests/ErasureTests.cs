@@ -134,8 +134,12 @@ public sealed class ErasureTests(ErasureFixture fixture) : IClassFixture<Erasure
         var approved = await TestData.AsAsync(fixture.App.Services, org[0], db => requests.CreateAsync(db, PrivacyRequestKind.Erasure, email, null, default));
         await TestData.AsAsync(fixture.App.Services, org[1], db => requests.DecideAsync(db, approved.Id, approve: true, null, default));
         await SystemAsync(db => db.PrivacyRequests.Where(r => r.Id == approved.Id).ExecuteUpdateAsync(r => r.SetProperty(x => x.DecidedAt, Now.AddDays(-31))));
-        var page = await AdminPages.PageAsync(await AdminPages.SignedInAsync(fixture.App, org[0]), PrivacyModel.PagePath);
+        var browser = await AdminPages.SignedInAsync(fixture.App, org[0]);
+        var page = await AdminPages.PageAsync(browser, PrivacyModel.PagePath);
         Assert.Contains("Overdue", page.QuerySelector($"tr[data-request='{approved.Id}'] [data-field=overdue]")!.TextContent);
+        var report = await AdminPages.PageAsync(browser, Security.Pages.SecurityModel.PagePath);
+        Assert.Equal("Not in place", report.QuerySelector("[data-requirement=erasure] [data-field=status]")!.TextContent.Trim());
+        Assert.Contains("1 approved more than 30 days ago", report.QuerySelector("[data-requirement=erasure]")!.TextContent);
     }
 
     sealed record Seeded(Guid Task, Guid Deal, Guid SharedEvent, IReadOnlyList<string> Keys, string SharedRecordingKey);

@@ -139,6 +139,10 @@ public sealed class RlsFixture : IAsyncLifetime
                 INSERT INTO skill_override_revisions (org_id, skill_key, revision, document, changed_by, changed_at)
                 VALUES ({org.Id}, 'house-style', 1, 'doc', {org[0].Id}, now())
                 """);
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO privacy_requests (id, org_id, kind, subject_email, status, requested_by, requested_at, execute_after)
+                VALUES ({Guid.NewGuid()}, {org.Id}, 'erasure', 'someone@prospect.example', 'pending', {org[0].Id}, now(), now() + interval '30 days')
+                """);
             // A security incident (the monitor opens one in an owner's or admin's scope) and the owner's alert about it.
             var now = DateTimeOffset.UtcNow;
             var incident = new SecurityIncident

@@ -110,7 +110,7 @@ public sealed class SecurityTests(SecurityFixture fixture) : IClassFixture<Secur
         Assert.Equal("10 / 20", Field(page, "[data-factor=retention-audit] [data-field=points]"));
         Assert.Contains("Retention policy (0 of 10): Set but not enforced: prospects' data is kept 730 days", Field(page, "[data-factor=retention-audit] [data-field=explanation]"));
         Assert.Matches(@"^(\d+) of \1 tables holding tenant data", Field(page, "[data-factor=rls] [data-field=explanation]"));
-        Assert.Equal(["Not in place", "In place", "Not in place"],
+        Assert.Equal(["Not in place", "In place", "In place"],
             new[] { "retention", "access-logging", "erasure" }.Select(r => Field(page, $"[data-requirement={r}] [data-field=status]")));
 
         // Auto-delete on: the retention policy is enforced, worth its 10 points and in place for GDPR.

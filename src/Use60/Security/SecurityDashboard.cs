@@ -194,9 +194,23 @@ public sealed class SecurityDashboard(Use60Db db, SecurityAudit audit, TimeProvi
                 (appendOnly ? "On. " : "On, but its append-only protection is missing, so entries could be changed or deleted. ") +
                 "Admin sign-ins, refusals and admin actions, and every copilot lookup of contact data, go to the security audit log: " +
                 $"{entries} entries in the last 30 days, {contactReads} of them contact lookups."),
-            new ComplianceItem("erasure", "Erasure requests handled in time", ComplianceStatus.NotInPlace,
-                "use60 does not take erasure requests yet (they come with the privacy tools, issue 8), so none can be tracked against " +
-                "GDPR's one-month deadline."),
+            await ErasureItemAsync(cancellationToken),
         ];
+    }
+
+    /// <summary>Erasure requests (Privacy page): in place while no approved one has gone past GDPR's month without being carried out.</summary>
+    async Task<ComplianceItem> ErasureItemAsync(CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var open = await db.PrivacyRequests.AsNoTracking()
+            .Where(r => r.Status == Privacy.PrivacyRequestStatus.Pending || r.Status == Privacy.PrivacyRequestStatus.Approved)
+            .Select(r => new { r.Status, r.RequestedAt, r.DecidedAt }).ToListAsync(cancellationToken);
+        var overdue = open.Count(r => r.Status == Privacy.PrivacyRequestStatus.Approved && r.DecidedAt + Privacy.PrivacyRequests.Deadline < now);
+        var oldest = open.Count == 0 ? "" : $", the oldest made {(int)(now - open.Min(r => r.RequestedAt)).TotalDays} days ago";
+        var words = open.Count == 0
+            ? "No erasure requests are open. Requests are made and approved on the Privacy page and carried out after a 30-day grace period."
+            : $"{open.Count} open ({open.Count(r => r.Status == Privacy.PrivacyRequestStatus.Pending)} waiting for approval{oldest})" +
+              (overdue > 0 ? $"; {overdue} approved more than 30 days ago and not yet carried out." : "; none overdue.");
+        return new ComplianceItem("erasure", "Erasure requests handled in time", overdue == 0 ? ComplianceStatus.InPlace : ComplianceStatus.NotInPlace, words);
     }
 }
