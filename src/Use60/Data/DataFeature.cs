@@ -77,8 +77,12 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
         return connection;
     }
 
-    public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource) =>
+    public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource)
+    {
         db.UseNpgsql(dataSource).AddInterceptors(TenantSessionInterceptor.Instance);
+        // Card numbers never reach a table through EF (Privacy/CardNumberRedaction.cs).
+        db.AddInterceptors(Privacy.CardNumberRedactionInterceptor.Instance);
+    }
 
     public async ValueTask DisposeAsync()
     {
