@@ -70,6 +70,10 @@ public sealed class Contact : IOrgOwned, ICreatedAt, IUpdatedAt
     public string? Email { get; set; }
     public string? Phone { get; set; }
     public string? LinkedinUrl { get; set; }
+
+    /// <summary>0–100, kept by <see cref="Privacy.ContactValidation"/> on every write (<see cref="Privacy.ContactQuality"/> says how).</summary>
+    public int DataQualityScore { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 

@@ -80,8 +80,8 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
     public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource)
     {
         db.UseNpgsql(dataSource).AddInterceptors(TenantSessionInterceptor.Instance);
-        // Card numbers never reach a table through EF (Privacy/CardNumberRedaction.cs).
-        db.AddInterceptors(Privacy.CardNumberRedactionInterceptor.Instance);
+        // Save interceptors run in the order added: contacts are validated on their plaintext first, then card numbers are removed.
+        db.AddInterceptors(Privacy.ContactValidation.Instance, Privacy.CardNumberRedactionInterceptor.Instance);
     }
 
     public async ValueTask DisposeAsync()
