@@ -94,14 +94,19 @@ public static class BenchData
             ORDER BY r, c
             """,
             $"""
-            INSERT INTO contacts (id, org_id, user_id, company_id, first_name, last_name, title, email, phone, created_at, updated_at)
-            SELECT {Contact("r", "c", "k")}, co.org_id, co.user_id, co.id, n.first, n.last, (ARRAY['VP Operations', 'Head of Procurement', 'Warehouse Director', 'CFO'])[1 + (r + c + k) % 4],
-                   lower(n.first || '.' || n.last) || '@' || co.domain, '+1555' || lpad(((r * 7919 + c * 31 + k) % 10000000)::text, 7, '0'),
-                   {now} - interval '150 days', {now} - interval '150 days'
+            INSERT INTO contacts (id, org_id, user_id, company_id, first_name, last_name, title, email, phone, created_at, updated_at, data_quality_score)
+            SELECT id, org_id, user_id, company_id, first_name, last_name, title, email, phone, created_at, updated_at,
+                   contact_data_quality_score(first_name, last_name, title, company_id, email, phone, NULL)
+            FROM (
+            SELECT {Contact("r", "c", "k")} AS id, co.org_id, co.user_id, co.id AS company_id, n.first AS first_name, n.last AS last_name,
+                   (ARRAY['VP Operations', 'Head of Procurement', 'Warehouse Director', 'CFO'])[1 + (r + c + k) % 4] AS title,
+                   lower(n.first || '.' || n.last) || '@' || co.domain AS email, '+1555' || lpad(((r * 7919 + c * 31 + k) % 10000000)::text, 7, '0') AS phone,
+                   {now} - interval '150 days' AS created_at, {now} - interval '150 days' AS updated_at
             FROM generate_series(0, {reps - 1}) r CROSS JOIN generate_series(0, {companies - 1}) c CROSS JOIN generate_series(0, 1) k
             JOIN companies co ON co.id = {Company("r", "c")}
             CROSS JOIN LATERAL (SELECT ({firstNames})[1 + (r + c * 5 + k) % 12] AS first, ({lastNames})[1 + (r + c * 7 + k * 3) % 12] AS last) n
             ORDER BY r, c, k
+            ) written -- scored as ContactValidation scores what EF writes (migration 0022's function)
             """,
             $"""
             INSERT INTO deals (id, org_id, user_id, company_id, primary_contact_id, name, stage, amount, currency, probability, close_date, next_step,

@@ -28,6 +28,7 @@ builder.Services
     .AddCalendar(builder.Configuration)         // Google Calendar connect and sync
     .AddRecordings(builder.Configuration)      // the notetaker (MeetingBaaS bots and webhooks), storage costs
     .AddPrivacy(builder.Configuration)
+    .AddContactQuality()                        // contact fields validated on every write; /admin/data-quality
     .AddDemo()                                  // seed-demo
     .AddAdmin();                                // the admin site
 var app = builder.Build();

@@ -64,14 +64,17 @@ public sealed class LlmPlanner(IOptions<LlmOptions> llm, IOptions<CopilotOptions
 
     IChatClient Client(LlmOptions options, List<LlmOutcome> calls)
     {
-        var openAi = new OpenAIClient(new ApiKeyCredential(options.ApiKey!), new OpenAIClientOptions
+        var clientOptions = new OpenAIClientOptions
         {
             Endpoint = new Uri(options.BaseUrl.TrimEnd('/') + "/"),
             // One honest failure beats a rep waiting through the SDK's retries; the step timeout bounds the whole answer.
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
             // Longer than the answer's own timeout, so that one (with its honest message) is what fires.
             NetworkTimeout = copilot.Value.Timeout + TimeSpan.FromSeconds(5),
-        });
+        };
+        // Every request body (the rep's words, history, tool results) loses card numbers on its way out, whatever path built it.
+        clientOptions.AddPolicy(Privacy.CardNumberRedactingPolicy.Instance, PipelinePosition.PerCall);
+        var openAi = new OpenAIClient(new ApiKeyCredential(options.ApiKey!), clientOptions);
         return openAi.GetChatClient(options.Model).AsIChatClient().AsBuilder()
             .UseFunctionInvocation(configure: f => f.MaximumIterationsPerRequest = copilot.Value.MaxSteps)
             .Use(inner => new RecordingChatClient(inner, this, calls))

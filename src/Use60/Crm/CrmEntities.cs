@@ -84,6 +84,10 @@ public sealed class Contact : IOrgOwned, ICreatedAt, IUpdatedAt
 
     /// <summary>EU residents' data is kept for the org's shorter EU period.</summary>
     public bool EuResident { get; set; }
+
+    /// <summary>0–100, kept by <see cref="Privacy.ContactValidation"/> on every write (<see cref="Privacy.ContactQuality"/> says how).</summary>
+    public int DataQualityScore { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 

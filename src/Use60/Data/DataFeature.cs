@@ -77,8 +77,12 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
         return connection;
     }
 
-    public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource) =>
+    public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource)
+    {
         db.UseNpgsql(dataSource).AddInterceptors(TenantSessionInterceptor.Instance);
+        // Save interceptors run in the order added: contacts are validated on their plaintext first, then card numbers are removed.
+        db.AddInterceptors(Privacy.ContactValidation.Instance, Privacy.CardNumberRedactionInterceptor.Instance);
+    }
 
     public async ValueTask DisposeAsync()
     {

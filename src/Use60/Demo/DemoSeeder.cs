@@ -47,7 +47,10 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
                 Id = contactIds[x.i], OrgId = orgId, UserId = owner, CompanyId = companyIds[x.c.Company],
                 FirstName = x.c.First, LastName = x.c.Last, Title = x.c.Title,
                 Email = ContactEmail(x.c.First, x.c.Last, DemoData.Companies[x.c.Company].Domain),
-                Phone = $"+1555010{x.i:00}", LinkedinUrl = $"https://linkedin.com/in/{Slug(x.c.First)}-{Slug(x.c.Last)}-demo",
+                // 555-01xx numbers are reserved for fiction; some contacts lack a phone or a LinkedIn profile, as real ones do,
+                // so the data-quality page has something to show.
+                Phone = x.i % 4 == 3 ? null : $"+1415555{100 + x.i:0000}",
+                LinkedinUrl = x.i % 5 == 4 ? null : $"https://linkedin.com/in/{Slug(x.c.First)}-{Slug(x.c.Last)}-demo",
                 CreatedAt = now.AddDays(-80),
             }).ToList();
             await UpsertAsync(db, contacts, counter, cancellationToken);

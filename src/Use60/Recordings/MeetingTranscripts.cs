@@ -45,6 +45,7 @@ public sealed class MeetingTranscripts(IServiceScopeFactory scopes, IEnumerable<
                 End = Math.Max(s.Start, s.End), Text = s.Text.Trim(),
             })
             .OrderBy(s => s.Start).Take(MaxSegments).ToList();
+        // The segments and text are saved through EF, where CardNumberRedactionInterceptor removes card numbers from them.
         var text = string.Join('\n', segments.Select(s => $"{s.Speaker}: {s.Text}"));
         if (text.Length > MaxTextLength) text = text[..MaxTextLength];
 
@@ -58,7 +59,7 @@ public sealed class MeetingTranscripts(IServiceScopeFactory scopes, IEnumerable<
         await db.Database.ExecuteSqlAsync($"""
             INSERT INTO meetings (id, org_id, owner_user_id, source_type, source_ref, title, start_time, end_time, calendar_event_id, deal_id,
                                   recording_id, video_url, created_at, updated_at)
-            VALUES ({Guid.CreateVersion7()}, {arrival.OrgId}, {arrival.UserId}, {source}, {arrival.SourceRef}, {arrival.Title}, {arrival.StartTime},
+            VALUES ({Guid.CreateVersion7()}, {arrival.OrgId}, {arrival.UserId}, {source}, {arrival.SourceRef}, {Privacy.CardNumbers.Redact(arrival.Title)}, {arrival.StartTime},
                     {arrival.EndTime}, {arrival.CalendarEventId}, {arrival.DealId}, {arrival.RecordingId}, {arrival.VideoUrl}, {now}, {now})
             ON CONFLICT (org_id, source_type, source_ref) WHERE source_ref IS NOT NULL DO NOTHING
             """, cancellationToken);

@@ -27,6 +27,8 @@ public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<We
         Func<DateTimeOffset, CancellationToken, Task<WebhookOutcome>> process, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
+        // A transcript in a webhook is words people said: card numbers leave before it is stored (and before it is processed).
+        Privacy.CardNumbers.RedactJson(payload);
         long id;
         await using (var db = system.Open($"store a {provider} webhook in the inbox"))
         {

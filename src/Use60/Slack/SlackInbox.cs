@@ -17,6 +17,8 @@ public sealed class SlackInbox(SystemDb system, SlackInboxWorker worker, TimePro
     public async Task<long?> AcceptAsync(InboxKind kind, string dedupeKey, string? teamId, JsonObject payload, InlineReply? inline,
         CancellationToken cancellationToken)
     {
+        // What people type never reaches the database with a card number in it; the handlers read this same redacted payload.
+        Privacy.CardNumbers.RedactJson(payload);
         await using var db = system.Open("store a Slack callback in the inbox");
         var kindText = SnakeCase.ValueOf(kind);
         var accepted = (await db.Database.SqlQuery<Accepted>($"""
