@@ -67,7 +67,8 @@ public sealed class CopilotConfirmTests(CopilotAppFixture fixture) : IClassFixtu
     [Fact]
     public async Task The_follow_up_pack_and_the_rescue_plan_render_as_valid_block_kit_with_previews()
     {
-        // A meeting that ended an hour ago with Sarah Chen (the demo calendar's own meetings may all lie ahead at this hour).
+        // A short meeting with Sarah Chen that has just ended: "my last meeting" is the latest-starting one that has ended, and no demo
+        // meeting (30 minutes or more, on the half hour) can start later than it and be over already, whatever the hour the test runs.
         var rep = fixture.Reps[0];
         await TestData.AsAsync(fixture.App.Services, rep, async db =>
         {
@@ -76,7 +77,7 @@ public sealed class CopilotConfirmTests(CopilotAppFixture fixture) : IClassFixtu
             db.CalendarEvents.Add(new Use60.Calendar.CalendarEvent
             {
                 OrgId = rep.OrgId, UserId = rep.Id, ExternalId = "test-past-meeting", Title = "TechCorp — pilot debrief", DealId = deal.Id,
-                StartTime = DateTimeOffset.UtcNow.AddHours(-2), EndTime = DateTimeOffset.UtcNow.AddHours(-1),
+                StartTime = DateTimeOffset.UtcNow.AddMinutes(-5), EndTime = DateTimeOffset.UtcNow.AddSeconds(-1),
                 Attendees = [new() { Email = rep.Email!, Name = rep.Name, Self = true }, new() { Email = sarah.Email!, Name = "Sarah Chen" }],
             });
             await db.SaveChangesAsync();
