@@ -19,8 +19,7 @@ public static class DataFeature
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<Use60DataSources>();
         services.AddScoped<TenantContext>();
-        services.AddDbContext<Use60Db>((sp, db) => Use60DataSources.Configure(db, sp.GetRequiredService<Use60DataSources>().App,
-                sp.GetRequiredService<Privacy.PiiSealing>()),
+        services.AddDbContext<Use60Db>((sp, db) => Use60DataSources.Configure(db, sp.GetRequiredService<Use60DataSources>().App),
             contextLifetime: ServiceLifetime.Scoped, optionsLifetime: ServiceLifetime.Singleton);
         services.AddSingleton<SystemDb>();
         services.AddSingleton<Migrator>();
@@ -79,8 +78,8 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
     }
 
     /// <summary>Every Use60Db: the tenant reaches PostgreSQL on each connection, and contacts' PII is sealed at rest (<see cref="Privacy.PiiSealing"/>).</summary>
-    public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource, Privacy.PiiSealing pii) =>
-        db.UseNpgsql(dataSource).AddInterceptors(TenantSessionInterceptor.Instance, pii);
+    public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource) =>
+        db.UseNpgsql(dataSource).AddInterceptors(TenantSessionInterceptor.Instance, Privacy.PiiSealing.Instance);
 
     public async ValueTask DisposeAsync()
     {
@@ -96,19 +95,19 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
 /// scheduled message is due); each caller names its purpose, and then does per-user work in that user's
 /// own tenant scope.
 /// </summary>
-public sealed class SystemDb(Use60DataSources dataSources, Privacy.PiiSealing pii, TimeProvider clock, ILogger<SystemDb> logger)
+public sealed class SystemDb(Use60DataSources dataSources, Privacy.OrgKeyring keyring, TimeProvider clock, ILogger<SystemDb> logger)
 {
     readonly Lazy<DbContextOptions<Use60Db>> options = new(() =>
     {
         var builder = new DbContextOptionsBuilder<Use60Db>();
-        Use60DataSources.Configure(builder, dataSources.Owner, pii);
+        Use60DataSources.Configure(builder, dataSources.Owner);
         return builder.Options;
     });
 
     public Use60Db Open(string purpose)
     {
         logger.LogDebug("Cross-tenant database access: {Purpose}", purpose);
-        return new Use60Db(options.Value, TenantContext.System, clock);
+        return new Use60Db(options.Value, TenantContext.System, clock, keyring);
     }
 }
 

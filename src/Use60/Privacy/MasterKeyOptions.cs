@@ -58,7 +58,6 @@ public static class PrivacyFeature
             .AddSingleton<IValidateOptions<MasterKeyOptions>, MasterKeyRequiredInProduction>()
             .AddSingleton<MasterKeys>()
             .AddSingleton<OrgKeyring>()
-            .AddSingleton<PiiSealing>()
             .AddSingleton<SecretBox>()
             .AddSingleton<PiiMaintenance>()
             .AddHostedService<PiiStartup>();

@@ -1,7 +1,6 @@
 using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Use60.Calendar;
 using Use60.Crm;
 using Use60.Data;
@@ -18,36 +17,36 @@ namespace Use60.Privacy;
 /// (<see cref="ConnectionOpenedAsync"/>, or <see cref="LoadTenantKeysAsync"/> for a <see cref="DbBatch"/>); the system path, which
 /// reads across orgs, must call <see cref="OrgKeyring.GetAsync"/> for an org before reading its contacts as entities.
 /// </remarks>
-public sealed class PiiSealing(OrgKeyring keyring) : DbConnectionInterceptor, ISaveChangesInterceptor, IMaterializationInterceptor
+public sealed class PiiSealing : DbConnectionInterceptor, ISaveChangesInterceptor, IMaterializationInterceptor
 {
-    OrgKeyring Keyring => keyring;
+    /// <summary>One instance for every context (as EF wants of a materialisation interceptor); each context brings its app's keyring.</summary>
+    public static readonly PiiSealing Instance = new();
+
+    PiiSealing() { }
 
     public const string EmailField = "contact.email", PhoneField = "contact.phone", LinkedinUrlField = "contact.linkedin_url";
 
     public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        if (eventData.Context is Use60Db { Tenant.OrgId: { } orgId }) await keyring.GetAsync(orgId, create: false, cancellationToken);
+        if (eventData.Context is Use60Db { Tenant.OrgId: { } orgId } db) await db.Keyring.GetAsync(orgId, create: false, cancellationToken);
     }
 
     /// <summary>Reads the scope's org keys (from memory, mostly): what a batch that opens its own connection calls.</summary>
     public static async Task LoadTenantKeysAsync(Use60Db db, CancellationToken cancellationToken)
     {
-        if (db.Tenant.OrgId is { } orgId && Of(db) is { } sealing) await sealing.Keyring.GetAsync(orgId, create: false, cancellationToken);
+        if (db.Tenant.OrgId is { } orgId) await db.Keyring.GetAsync(orgId, create: false, cancellationToken);
     }
 
     /// <summary>The scope's org keys as read when its connection opened (null: the org has none, so nothing of it is sealed).</summary>
-    public static OrgKeys? TenantKeys(Use60Db db) => db.Tenant.OrgId is { } orgId ? Of(db)?.Keyring.Loaded(orgId) : null;
-
-    static PiiSealing? Of(DbContext db) =>
-        db.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?.OfType<PiiSealing>().FirstOrDefault();
+    public static OrgKeys? TenantKeys(Use60Db db) => db.Tenant.OrgId is { } orgId ? db.Keyring.Loaded(orgId) : null;
 
     public object InitializedInstance(MaterializationInterceptionData materializationData, object entity)
     {
-        if (entity is Contact contact) Open(contact);
+        if (entity is Contact contact && materializationData.Context is Use60Db db) Open(contact, db.Keyring);
         return entity;
     }
 
-    void Open(Contact contact)
+    static void Open(Contact contact, OrgKeyring keyring)
     {
         if (contact.EmailSealed is not null || contact.PhoneSealed is not null || contact.LinkedinUrlSealed is not null)
         {
@@ -62,7 +61,8 @@ public sealed class PiiSealing(OrgKeyring keyring) : DbConnectionInterceptor, IS
     public async ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
         CancellationToken cancellationToken = default)
     {
-        if (eventData.Context is not { } db) return result;
+        if (eventData.Context is not Use60Db db) return result;
+        var keyring = db.Keyring;
         var changed = false;
         foreach (var entry in db.ChangeTracker.Entries<Contact>().Where(e => e.State is not (EntityState.Deleted or EntityState.Detached)).ToList())
         {

@@ -22,10 +22,11 @@ CREATE TABLE org_keys (
 );
 CREATE INDEX org_keys_master_key ON org_keys (master_key_id);
 
--- Only the system path reads or writes keys: the app's own role (what serves requests) has no policy here, so it sees no row,
--- not even its own org's.
+-- Only the system path reads or writes keys. The app's own role (what serves requests) gets a policy that matches no row, so
+-- it sees none, not even its own org's, and can write none.
 ALTER TABLE org_keys ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY org_keys_system ON org_keys TO CURRENT_USER USING ((SELECT app_system())) WITH CHECK ((SELECT app_system()));
+CREATE POLICY org_keys_tenant_none ON org_keys FOR ALL USING (false) WITH CHECK (false);
 
 ALTER TABLE contacts RENAME COLUMN email TO unsealed_email;
 ALTER TABLE contacts RENAME COLUMN phone TO unsealed_phone;
