@@ -20,6 +20,9 @@ public sealed record BenchShape(int Reps, int DealsPerRep, int MeetingsPerRep)
 /// Reps are in orgs of 20, in zones where <see cref="Now"/> is their digest hour (Tuesday, 9:30 to 11:30 local), with companies,
 /// two contacts each, deals in every stage with activities, tasks, an org profile naming competitors, and calendars whose first
 /// events are real meetings within the brief window, linked to deals and their contacts.
+/// Contacts' email and phone go in as plaintext (unsealed_*) and calendar events without attendee hashes: SQL cannot encrypt, so
+/// <see cref="DigestBench"/> then runs the app's own start-up sealing pass (Privacy.PiiMaintenance), which seals them under each
+/// org's keys and clears the plaintext, as it does for a database migrated from before PII encryption.
 /// </summary>
 public static class BenchData
 {
@@ -94,7 +97,7 @@ public static class BenchData
             ORDER BY r, c
             """,
             $"""
-            INSERT INTO contacts (id, org_id, user_id, company_id, first_name, last_name, title, email, phone, created_at, updated_at, data_quality_score)
+            INSERT INTO contacts (id, org_id, user_id, company_id, first_name, last_name, title, unsealed_email, unsealed_phone, created_at, updated_at, data_quality_score)
             SELECT id, org_id, user_id, company_id, first_name, last_name, title, email, phone, created_at, updated_at,
                    contact_data_quality_score(first_name, last_name, title, company_id, email, phone, NULL)
             FROM (
@@ -162,8 +165,8 @@ public static class BenchData
                    e.start, e.start + interval '30 minutes',
                    jsonb_build_array(jsonb_build_object('email', u.email, 'name', u.name, 'response_status', 'accepted', 'self', true))
                    || CASE WHEN e.is_meeting THEN jsonb_build_array(
-                          jsonb_build_object('email', c0.email, 'name', c0.first_name || ' ' || c0.last_name, 'response_status', 'accepted', 'self', false),
-                          jsonb_build_object('email', c1.email, 'name', c1.first_name || ' ' || c1.last_name, 'response_status', 'needsAction', 'self', false))
+                          jsonb_build_object('email', c0.unsealed_email, 'name', c0.first_name || ' ' || c0.last_name, 'response_status', 'accepted', 'self', false),
+                          jsonb_build_object('email', c1.unsealed_email, 'name', c1.first_name || ' ' || c1.last_name, 'response_status', 'needsAction', 'self', false))
                       ELSE '[]'::jsonb END,
                    CASE WHEN i = 5 THEN 'cancelled' ELSE 'confirmed' END,
                    CASE WHEN e.is_meeting THEN d.id END, {now} - interval '7 days', {now} - interval '7 days'

@@ -60,6 +60,8 @@ public sealed class BenchDatabase : IAsyncDisposable
     {
         ["Database:Url"] = new NpgsqlConnectionStringBuilder(App) { Port = proxy.Port }.ConnectionString,
         ["Database:OwnerUrl"] = new NpgsqlConnectionStringBuilder(Owner) { Port = proxy.Port }.ConnectionString,
+        // Production refuses to start without one: PII is sealed under each org's key, wrapped by it.
+        ["Privacy:MasterKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
     };
 
     /// <summary>The port PostgreSQL listens on, for a proxy in front of it.</summary>

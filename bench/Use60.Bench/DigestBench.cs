@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
+using Use60.Privacy;
 using Use60.Proactive;
 using Use60.Tests.Infrastructure;
 
@@ -102,6 +103,10 @@ public static class DigestBench
             services.AddSingleton<TimeProvider>(new FakeTimeProvider(BenchData.Now));
             services.RemoveAll<IHostedService>();
         });
+        // The seed wrote contacts' PII in plaintext: the app's own sealing pass encrypts it (counted as seeding, not measured).
+        seeding.Restart();
+        await use60.Services.GetRequiredService<PiiMaintenance>().SealPassAsync(cancellationToken);
+        seeded += seeding.Elapsed;
         await using var scope = use60.Services.CreateAsyncScope();
         var digest = scope.ServiceProvider.GetRequiredService<PipelineDigest>();
         var briefs = scope.ServiceProvider.GetRequiredService<MeetingBriefs>();

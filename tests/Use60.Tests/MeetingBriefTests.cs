@@ -103,10 +103,10 @@ public sealed class MeetingBriefTests(DigestFixture fixture) : IClassFixture<Dig
         var found = await TestData.AsAsync(fixture.App.Services, tom, db =>
             (from d in db.Deals
              join c in db.Contacts on d.PrimaryContactId equals c.Id
-             where d.UserId == tom.Id && d.Stage != Crm.DealStage.ClosedWon && d.Stage != Crm.DealStage.ClosedLost && c.Email != null
+             where d.UserId == tom.Id && d.Stage != Crm.DealStage.ClosedWon && d.Stage != Crm.DealStage.ClosedLost && c.EmailSealed != null
              orderby d.Name
-             select new { d.Id, c.Email }).FirstAsync());
-        var (deal, buyer) = (found.Id, new Attendee { Email = found.Email!, Name = "Buyer" });
+             select new { d.Id, c }).FirstAsync());
+        var (deal, buyer) = (found.Id, new Attendee { Email = found.c.Email!, Name = "Buyer" });
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             await db.Deals.Where(d => d.Id == deal).ExecuteUpdateAsync(s => s.SetProperty(d => d.NextStep, "Send the side-by-side against WidgetCo"));
 

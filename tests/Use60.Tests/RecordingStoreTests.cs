@@ -336,10 +336,14 @@ public sealed class RecordingStoreTests : IAsyncLifetime
 
     static string Flip(string signature) => (signature[0] == 'A' ? 'B' : 'A') + signature[1..];
 
-    static LocalRecordingStore LocalStore(string root, TimeProvider clock) =>
-        new(root, new Uri("http://127.0.0.1:5175/"),
-            new SecretBox(Options.Create(new MasterKeyOptions { MasterKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) })),
-            clock, NullLogger<LocalRecordingStore>.Instance);
+    static LocalRecordingStore LocalStore(string root, TimeProvider clock)
+    {
+        // Links are signed with a key derived from the master key (SecretBox.KeyFor): no database, no org keys involved.
+        var options = Options.Create(new MasterKeyOptions { MasterKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) });
+        var masters = new MasterKeys(options);
+        var keyring = new OrgKeyring(new Data.Use60DataSources(Options.Create(new Data.DatabaseOptions())), masters, clock);
+        return new(root, new Uri("http://127.0.0.1:5175/"), new SecretBox(options, masters, keyring), clock, NullLogger<LocalRecordingStore>.Instance);
+    }
 
     /// <summary>Reads through to <paramref name="inner"/> and cancels <paramref name="cancel"/> once <paramref name="after"/> bytes are read.</summary>
     sealed class CancelAfter(Stream inner, long after, CancellationTokenSource cancel) : Stream

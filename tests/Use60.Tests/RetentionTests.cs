@@ -164,7 +164,7 @@ public sealed class RetentionTests(RetentionFixture fixture) : IClassFixture<Ret
 
     PrivacyRetention RetentionAt(DateTimeOffset instant) =>
         ActivatorUtilities.CreateInstance<PrivacyRetention>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(instant),
-            new ContactDeletion(new FakeTimeProvider(instant)));
+            new ContactDeletion(fixture.App.Service<OrgKeyring>(), new FakeTimeProvider(instant)));
 
     Task SettingsAsync(Guid orgId, bool autoDelete, int days = 730, int euDays = 365) => SystemAsync(db => db.OrgSettings.Where(s => s.OrgId == orgId)
         .ExecuteUpdateAsync(s => s.SetProperty(x => x.AutoDelete, autoDelete).SetProperty(x => x.RetentionDays, days).SetProperty(x => x.EuRetentionDays, euDays)));

@@ -21,7 +21,8 @@ public enum SecondFactorNeed { None, Verify, Enroll }
 public sealed class AdminSecondFactor(Use60Db db, SecretBox secrets, SecurityAudit audit, TimeProvider clock)
 {
     public const int RecoveryCodes = 10, MaxWrongCodes = 5;
-    const string Purpose = "admin-totp", Issuer = "use60";
+    public const string Purpose = "admin-totp";
+    const string Issuer = "use60";
 
     public sealed record Enrollment(string Secret, string Uri, string QrSvg);
 
@@ -52,7 +53,7 @@ public sealed class AdminSecondFactor(Use60Db db, SecretBox secrets, SecurityAud
         if (secret is null)
         {
             secret = Totp.NewSecret();
-            var sealedSecret = secrets.Seal(Purpose, user.Id.ToString(), Convert.ToBase64String(secret));
+            var sealedSecret = await secrets.SealAsync(user.OrgId, Purpose, user.Id.ToString(), Convert.ToBase64String(secret), cancellationToken);
             await db.Database.ExecuteSqlAsync($"""
                 INSERT INTO admin_totp (org_id, user_id, secret_encrypted, created_at) VALUES ({user.OrgId}, {user.Id}, {sealedSecret}, {clock.GetUtcNow()})
                 ON CONFLICT (org_id, user_id) DO NOTHING
@@ -137,15 +138,16 @@ public sealed class AdminSecondFactor(Use60Db db, SecretBox secrets, SecurityAud
         return false;
     }
 
-    sealed record StoredSecret(byte[] Sealed, long LastUsedStep);
+    sealed record StoredSecret(Guid OrgId, byte[] Sealed, long LastUsedStep);
 
     async Task<(byte[] Key, long LastUsedStep)?> SecretAsync(Guid userId, bool confirmed, CancellationToken cancellationToken)
     {
         var row = await db.Database.SqlQuery<StoredSecret>($"""
-            SELECT secret_encrypted AS "Sealed", last_used_step AS "LastUsedStep" FROM admin_totp
+            SELECT org_id AS "OrgId", secret_encrypted AS "Sealed", last_used_step AS "LastUsedStep" FROM admin_totp
             WHERE user_id = {userId} AND (confirmed_at IS NOT NULL) = {confirmed}
             """).SingleOrDefaultAsync(cancellationToken);
-        return row is null ? null : (Convert.FromBase64String(secrets.Open(Purpose, userId.ToString(), row.Sealed)), row.LastUsedStep);
+        return row is null ? null
+            : (Convert.FromBase64String(await secrets.OpenAsync(row.OrgId, Purpose, userId.ToString(), row.Sealed, cancellationToken)), row.LastUsedStep);
     }
 
     /// <summary>xxxxx-xxxxx in base32 letters and digits (50 random bits): easy to type from paper.</summary>

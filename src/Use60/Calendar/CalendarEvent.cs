@@ -31,6 +31,12 @@ public sealed class CalendarEvent : IOrgOwned, ICreatedAt, IUpdatedAt
     public DateTimeOffset EndTime { get; set; }
     public List<Attendee> Attendees { get; set; } = [];
 
+    /// <summary>
+    /// The blind index (Privacy.OrgKeys.BlindIndex) of each attendee's email, set on save: how a brief matches attendees to contacts,
+    /// whose emails are stored sealed, inside one SQL statement.
+    /// </summary>
+    public string[]? AttendeeEmailHashes { get; set; }
+
     /// <summary>Computed by the database from the attendee list.</summary>
     public int AttendeesCount { get; private set; }
 

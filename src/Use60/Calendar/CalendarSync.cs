@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Quartz;
 using Use60.Crm;
 using Use60.Data;
+using Use60.Privacy;
 using Use60.Proactive;
 using Use60.Security;
 using Use60.Slack;
@@ -240,14 +241,19 @@ public sealed class CalendarSync(SystemDb system, IServiceScopeFactory scopes, T
         var emails = items.SelectMany(i => i.Attendees ?? []).Where(a => a.Self != true && a.Resource != true && !string.IsNullOrWhiteSpace(a.Email))
             .Select(a => a.Email!.Trim().ToLowerInvariant()).Distinct().ToList();
         if (emails.Count == 0) return new Dictionary<string, Guid>();
+        // Contacts' emails are sealed: they are found by blind index (the org has no keys yet: it has no contacts with an email either).
+        await PiiSealing.LoadTenantKeysAsync(db, cancellationToken);
+        if (PiiSealing.TenantKeys(db) is not { } keys) return new Dictionary<string, Guid>();
+        var byHash = emails.GroupBy(keys.BlindIndex).ToDictionary(g => g.Key, g => g.First());
+        var hashes = byHash.Keys.ToList();
         var matches = await (from c in db.Contacts
-                             where c.Email != null && emails.Contains(c.Email.ToLower())
+                             where c.EmailHash != null && hashes.Contains(c.EmailHash)
                              from d in db.Deals
                              where d.UserId == userId && d.Stage != DealStage.ClosedWon && d.Stage != DealStage.ClosedLost
                                    && (d.PrimaryContactId == c.Id || (c.CompanyId != null && d.CompanyId == c.CompanyId))
                              orderby d.PrimaryContactId == c.Id descending, d.LastActivityAt descending
-                             select new { Email = c.Email!.ToLower(), DealId = d.Id }).ToListAsync(cancellationToken);
-        return matches.GroupBy(m => m.Email).ToDictionary(g => g.Key, g => g.First().DealId);
+                             select new { c.EmailHash, DealId = d.Id }).ToListAsync(cancellationToken);
+        return matches.GroupBy(m => byHash[m.EmailHash!]).ToDictionary(g => g.Key, g => g.First().DealId);
     }
 
     static string? Bounded(string? text, int max) => string.IsNullOrWhiteSpace(text) ? null : text.Trim()[..Math.Min(text.Trim().Length, max)];

@@ -27,7 +27,7 @@ public sealed class GoogleCalendarAuth : IDisposable
 
     public const string CallbackPath = "/calendar/google/callback";
     public static readonly TimeSpan StateLifetime = TimeSpan.FromMinutes(10);
-    const string TokenPurpose = "google-refresh-token";
+    public const string TokenPurpose = "google-refresh-token";
 
     readonly GoogleOptions options;
     readonly Use60Options host;
@@ -133,7 +133,7 @@ public sealed class GoogleCalendarAuth : IDisposable
             connection = new CalendarConnection { OrgId = claimed.OrgId, UserId = claimed.UserId, RefreshTokenEncrypted = [] };
             db.CalendarConnections.Add(connection);
         }
-        connection.RefreshTokenEncrypted = Seal(claimed.UserId, token.RefreshToken);
+        connection.RefreshTokenEncrypted = await SealAsync(claimed.OrgId, claimed.UserId, token.RefreshToken, cancellationToken);
         connection.AccountEmail = account;
         connection.Status = CalendarConnectionStatus.Active;
         connection.ConnectedAt = now;
@@ -159,7 +159,7 @@ public sealed class GoogleCalendarAuth : IDisposable
         string refreshToken;
         try
         {
-            refreshToken = secrets.Open(TokenPurpose, connection.UserId.ToString(), connection.RefreshTokenEncrypted);
+            refreshToken = await secrets.OpenAsync(connection.OrgId, TokenPurpose, connection.UserId.ToString(), connection.RefreshTokenEncrypted, cancellationToken);
         }
         catch (CryptographicException e)
         {
@@ -193,7 +193,7 @@ public sealed class GoogleCalendarAuth : IDisposable
         Forget(connection.UserId);
         try
         {
-            var refreshToken = secrets.Open(TokenPurpose, connection.UserId.ToString(), connection.RefreshTokenEncrypted);
+            var refreshToken = await secrets.OpenAsync(connection.OrgId, TokenPurpose, connection.UserId.ToString(), connection.RefreshTokenEncrypted, cancellationToken);
             await flow.Value.RevokeTokenAsync(connection.UserId.ToString(), refreshToken, cancellationToken);
         }
         // Google.Apis throws a NullReferenceException for an error without a JSON body; any failure here only means Google did not confirm.
@@ -203,7 +203,8 @@ public sealed class GoogleCalendarAuth : IDisposable
         }
     }
 
-    byte[] Seal(Guid userId, string refreshToken) => secrets.Seal(TokenPurpose, userId.ToString(), refreshToken);
+    Task<byte[]> SealAsync(Guid orgId, Guid userId, string refreshToken, CancellationToken cancellationToken) =>
+        secrets.SealAsync(orgId, TokenPurpose, userId.ToString(), refreshToken, cancellationToken);
 
     /// <summary>What went wrong, without echoing anything secret (Google's error code and description only).</summary>
     static string Describe(Exception e) => e is TokenResponseException t ? $"{t.Error?.Error} {t.Error?.ErrorDescription}".Trim() : e.Message;

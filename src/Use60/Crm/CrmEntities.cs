@@ -70,9 +70,23 @@ public sealed class Contact : IOrgOwned, ICreatedAt, IUpdatedAt
     public required string FirstName { get; set; }
     public string LastName { get; set; } = "";
     public string? Title { get; set; }
-    public string? Email { get; set; }
-    public string? Phone { get; set; }
-    public string? LinkedinUrl { get; set; }
+
+    // Email, phone and LinkedIn URL are plaintext in memory only: the database holds them sealed with the org's data key
+    // (Privacy.PiiSealing seals on save and opens on read), and the email's blind index (an HMAC) to find a contact by it.
+    [NotMapped] public string? Email { get; set; }
+    [NotMapped] public string? Phone { get; set; }
+    [NotMapped] public string? LinkedinUrl { get; set; }
+
+    public byte[]? EmailSealed { get; set; }
+    public string? EmailHash { get; set; }
+    public byte[]? PhoneSealed { get; set; }
+    public byte[]? LinkedinUrlSealed { get; set; }
+
+    /// <summary>The org data key the sealed fields are under (reencrypt moves rows to a fresh one, by this column).</summary>
+    public int? PiiKeyId { get; set; }
+
+    /// <summary>The plaintext the sealed fields hold (as opened or last sealed): a save reseals only what changed.</summary>
+    internal (string? Email, string? Phone, string? LinkedinUrl)? SealedFrom;
 
     /// <summary>Whether they agreed to be contacted, when and how (migration 0024).</summary>
     public bool ConsentObtained { get; set; }

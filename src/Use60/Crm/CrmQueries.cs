@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Use60.Calendar;
 using Use60.Data;
+using Use60.Privacy;
 
 namespace Use60.Crm;
 
@@ -136,13 +137,13 @@ public sealed class CrmQueries(Use60Db db)
         // A competitor is "involved" when the deal's own words name it.
         var text = string.Join(' ', [deal.Name, deal.NextStep ?? "", .. activities.Select(a => a.Subject)]);
         var mentioned = competitors.Where(c => text.Contains(c, StringComparison.OrdinalIgnoreCase)).ToList();
-        return new DealDetail(Line(deal, found.Company, now), found.Contact?.Line, activities, [.. found.Tasks.Select(t => t.Line(today))], mentioned);
+        return new DealDetail(Line(deal, found.Company, now), found.Contact?.Line(Keys), activities, [.. found.Tasks.Select(t => t.Line(today))], mentioned);
     }
 
     public async Task<PersonLine?> PersonAsync(Guid contactId, CancellationToken cancellationToken) =>
         (await db.BatchAsync(batch => batch.Add<PersonRow?>($"""
             SELECT {Person} FROM contacts c LEFT JOIN companies co ON co.id = c.company_id WHERE c.id = {contactId}
-            """), cancellationToken))?.Line;
+            """), cancellationToken))?.Line(Keys);
 
     /// <summary>What the rep did with a contact lately: their last activities on any deal.</summary>
     public async Task<IReadOnlyList<ActivityLine>> ContactHistoryAsync(Guid contactId, int limit, CancellationToken cancellationToken)
@@ -168,15 +169,21 @@ public sealed class CrmQueries(Use60Db db)
 
     // The statements. Each gathers its rows as JSON, so any number of them share one round trip.
 
+    /// <summary>The scope's org keys: contacts' emails come sealed and are opened here, after the read (no round trip: read with the batch).</summary>
+    OrgKeys? Keys => PiiSealing.TenantKeys(db);
+
     static readonly FormattableString Person =
-        $"json_build_object('id', c.id, 'first_name', c.first_name, 'last_name', c.last_name, 'email', c.email, 'title', c.title, 'company', co.name)";
+        $"json_build_object('id', c.id, 'first_name', c.first_name, 'last_name', c.last_name, 'email_sealed', c.email_sealed, 'title', c.title, 'company', co.name)";
 
     static FormattableString RealMeetingsOf(Guid me) =>
         $"e.user_id = {me} AND e.status <> 'cancelled' AND e.attendees_count >= {CalendarEvent.MinimumAttendeesForMeeting}";
 
-    /// <summary>Contact c is among the attendees of <paramref name="events"/>, by email.</summary>
+    /// <summary>
+    /// Contact c is among the attendees of <paramref name="events"/>, by email: by the blind index of both (the same HMAC of the normalised
+    /// address), since contacts' emails are stored sealed; contacts_email_hash makes it an index lookup.
+    /// </summary>
     static FormattableString IsAttendee(FormattableString events) =>
-        $"lower(c.email) IN (SELECT lower(a ->> 'email') FROM ({events}) e, jsonb_array_elements(e.attendees) a)";
+        $"c.email_hash IN (SELECT h FROM ({events}) e, unnest(e.attendee_email_hashes) h)";
 
     static DbResult<List<DealRow>> Deals(DbBatch batch, FormattableString filter) => batch.Add<List<DealRow>>($"""
         SELECT coalesce(json_agg(json_build_object('deal', d, 'company', co.name)), '[]')
@@ -185,7 +192,7 @@ public sealed class CrmQueries(Use60Db db)
         """);
 
     /// <summary>Calendar events (WHERE <paramref name="filter"/>), in order, with their attendees matched to CRM contacts by email so a brief can say who they are.</summary>
-    static DbResult<IReadOnlyList<MeetingLine>> MeetingLines(DbBatch batch, FormattableString filter) => batch.Add<MeetingRows>($"""
+    DbResult<IReadOnlyList<MeetingLine>> MeetingLines(DbBatch batch, FormattableString filter) => batch.Add<MeetingRows>($"""
         WITH e AS (SELECT * FROM calendar_events e WHERE {filter})
         SELECT json_build_object(
             'events', (SELECT coalesce(json_agg(e ORDER BY e.start_time), '[]') FROM e),
@@ -193,9 +200,11 @@ public sealed class CrmQueries(Use60Db db)
                        WHERE {IsAttendee($"TABLE e")}))
         """).Select(IReadOnlyList<MeetingLine> (found) =>
         {
-            var byEmail = found.People.GroupBy(p => p.Email!.ToLowerInvariant()).ToDictionary(g => g.Key, g => g.First().Line);
+            var keys = Keys;
+            var byEmail = found.People.Select(p => p.Line(keys)).Where(p => p.Email is not null)
+                .GroupBy(p => OrgKeys.Normalise(p.Email!)).ToDictionary(g => g.Key, g => g.First());
             return [.. found.Events.Select(e => new MeetingLine(e.Id, e.Title, e.StartTime, e.EndTime, e.ConferenceUrl, e.Location, e.DealId,
-                [.. e.Attendees.Select(a => byEmail.GetValueOrDefault(a.Email.ToLowerInvariant()) ?? new PersonLine(null, a.Name ?? a.Email, a.Email, null, null, a.Self))]))];
+                [.. e.Attendees.Select(a => byEmail.GetValueOrDefault(OrgKeys.Normalise(a.Email)) ?? new PersonLine(null, a.Name ?? a.Email, a.Email, null, null, a.Self))]))];
         });
 
     /// <summary>Each contact's last activities, newest first, keyed by contact (an empty list for one with none).</summary>
@@ -235,9 +244,14 @@ public sealed class CrmQueries(Use60Db db)
 
     sealed record MeetingRows(List<CalendarEvent> Events, List<PersonRow> People);
 
-    sealed record PersonRow(Guid Id, string FirstName, string LastName, string? Email, string? Title, string? Company)
+    /// <summary>A contact as the statements read it: the email still sealed (bytea comes as \x… hex in JSON).</summary>
+    sealed record PersonRow(Guid Id, string FirstName, string LastName, string? EmailSealed, string? Title, string? Company)
     {
-        public PersonLine Line => new(Id, $"{FirstName} {LastName}".Trim(), Email, Title, Company, false);
+        public PersonLine Line(OrgKeys? keys) => new(Id, $"{FirstName} {LastName}".Trim(), Email(keys), Title, Company, false);
+
+        string? Email(OrgKeys? keys) => EmailSealed is null ? null
+            : (keys ?? throw new System.Security.Cryptography.CryptographicException($"Contact {Id} has a sealed email but this scope has no org keys."))
+                .Open(PiiSealing.EmailField, Id.ToString(), Convert.FromHexString(EmailSealed.AsSpan(2)));
     }
 
     sealed record DealData(Deal Deal, string? Company, PersonRow? Contact, List<DealActivity> Activities, List<TaskRow> Tasks);

@@ -77,12 +77,14 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
         return connection;
     }
 
-    public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource)
-    {
-        db.UseNpgsql(dataSource).AddInterceptors(TenantSessionInterceptor.Instance);
-        // Save interceptors run in the order added: contacts are validated on their plaintext first, then card numbers are removed.
-        db.AddInterceptors(Privacy.ContactValidation.Instance, Privacy.CardNumberRedactionInterceptor.Instance);
-    }
+    /// <summary>
+    /// Every Use60Db: the tenant reaches PostgreSQL on each connection; on save, contacts are validated on their plaintext, card numbers
+    /// are removed, and then contacts' PII is sealed (<see cref="Privacy.PiiSealing"/>, which also opens it on read). Save interceptors
+    /// run in the order added.
+    /// </summary>
+    public static void Configure(DbContextOptionsBuilder db, NpgsqlDataSource dataSource) =>
+        db.UseNpgsql(dataSource).AddInterceptors(TenantSessionInterceptor.Instance, Privacy.ContactValidation.Instance,
+            Privacy.CardNumberRedactionInterceptor.Instance, Privacy.PiiSealing.Instance);
 
     public async ValueTask DisposeAsync()
     {
@@ -98,7 +100,7 @@ public sealed class Use60DataSources(IOptions<DatabaseOptions> options) : IAsync
 /// scheduled message is due); each caller names its purpose, and then does per-user work in that user's
 /// own tenant scope.
 /// </summary>
-public sealed class SystemDb(Use60DataSources dataSources, TimeProvider clock, ILogger<SystemDb> logger)
+public sealed class SystemDb(Use60DataSources dataSources, Privacy.OrgKeyring keyring, TimeProvider clock, ILogger<SystemDb> logger)
 {
     readonly Lazy<DbContextOptions<Use60Db>> options = new(() =>
     {
@@ -110,7 +112,7 @@ public sealed class SystemDb(Use60DataSources dataSources, TimeProvider clock, I
     public Use60Db Open(string purpose)
     {
         logger.LogDebug("Cross-tenant database access: {Purpose}", purpose);
-        return new Use60Db(options.Value, TenantContext.System, clock);
+        return new Use60Db(options.Value, TenantContext.System, clock, keyring);
     }
 }
 

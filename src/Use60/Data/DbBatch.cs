@@ -51,6 +51,8 @@ public sealed class DbBatch(Use60Db db)
         var opened = connection.State != ConnectionState.Open;
         if (opened)
         {
+            // As when EF opens a connection: the org's keys are at hand to open what the statements read (from memory, mostly).
+            await Privacy.PiiSealing.LoadTenantKeysAsync(db, cancellationToken);
             await connection.OpenAsync(cancellationToken);
             batch.BatchCommands.Add(TenantSession.BatchCommand(db.Tenant));
         }

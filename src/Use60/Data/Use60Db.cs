@@ -39,9 +39,12 @@ public interface IUpdatedAt
 /// a test checks that every mapped column exists. Tables and columns are snake_case, enums are stored as
 /// snake_case text, and each feature maps its own entities with IEntityTypeConfiguration classes.
 /// </summary>
-public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext tenant, TimeProvider clock) : DbContext(options)
+public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext tenant, TimeProvider clock, Privacy.OrgKeyring keyring) : DbContext(options)
 {
     public TenantContext Tenant { get; } = tenant;
+
+    /// <summary>The org keys contacts' PII is sealed with (<see cref="Privacy.PiiSealing"/>, an interceptor shared by every context, reads them here).</summary>
+    public Privacy.OrgKeyring Keyring { get; } = keyring;
 
     public DbSet<Org> Orgs => Set<Org>();
     public DbSet<AppUser> Users => Set<AppUser>();

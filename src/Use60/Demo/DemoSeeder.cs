@@ -234,6 +234,9 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
             if (existing.TryGetValue(id, out var current))
             {
                 db.Entry(current).CurrentValues.SetValues(row);
+                // A contact's email, phone and LinkedIn URL are not mapped columns (they are sealed on save): copy them as they are.
+                if (current is Contact contact && row is Contact fresh)
+                    (contact.Email, contact.Phone, contact.LinkedinUrl) = (fresh.Email, fresh.Phone, fresh.LinkedinUrl);
                 foreach (var navigation in owned) navigation.SetValue(current, navigation.GetValue(row)); // e.g. the attendee list
             }
             else db.Add(row);

@@ -40,12 +40,16 @@ public sealed class ContactValidation : SaveChangesInterceptor
         var touched = false;
         foreach (var entry in context.ChangeTracker.Entries<Contact>())
         {
-            if (entry.State is not (EntityState.Added or EntityState.Modified)) continue;
-            touched = true;
+            if (entry.State is EntityState.Deleted or EntityState.Detached) continue;
             var contact = entry.Entity;
-            contact.Email = Normalised(entry, entry.Property(c => c.Email), ContactFields.EmailField, ContactFields.Email);
-            contact.Phone = Normalised(entry, entry.Property(c => c.Phone), ContactFields.PhoneField, p => ContactFields.Phone(p));
-            contact.LinkedinUrl = Normalised(entry, entry.Property(c => c.LinkedinUrl), ContactFields.LinkedInField, ContactFields.LinkedIn);
+            // Email, phone and LinkedIn are not columns (PiiSealing seals them): what was read or last saved says whether they changed.
+            var before = entry.State == EntityState.Added ? null : contact.SealedFrom;
+            var plaintextChanged = before is null || before != (contact.Email, contact.Phone, contact.LinkedinUrl);
+            if (entry.State == EntityState.Unchanged && !plaintextChanged) continue;
+            touched = true;
+            contact.Email = Normalised(contact.Email, before?.Email, ContactFields.EmailField, ContactFields.Email);
+            contact.Phone = Normalised(contact.Phone, before?.Phone, ContactFields.PhoneField, p => ContactFields.Phone(p));
+            contact.LinkedinUrl = Normalised(contact.LinkedinUrl, before?.LinkedinUrl, ContactFields.LinkedInField, ContactFields.LinkedIn);
             contact.DataQualityScore = ContactQuality.Assess(contact.FirstName, contact.LastName, contact.Title, contact.CompanyId,
                 contact.Email, contact.Phone, contact.LinkedinUrl).Score;
         }
@@ -53,10 +57,11 @@ public sealed class ContactValidation : SaveChangesInterceptor
         if (touched) context.ChangeTracker.DetectChanges();
     }
 
-    static string? Normalised(EntityEntry<Contact> entry, PropertyEntry<Contact, string?> property, string field, Func<string?, FieldResult> check)
+    /// <summary>A value as it was read is kept as it is (an older row that no longer passes can still be edited); a new one must pass.</summary>
+    static string? Normalised(string? value, string? before, string field, Func<string?, FieldResult> check)
     {
-        if (entry.State == EntityState.Modified && !property.IsModified) return property.CurrentValue;
-        var result = check(property.CurrentValue);
+        if (before is not null && value == before) return value;
+        var result = check(value);
         return result.IsValid ? result.Value : throw new ContactFieldException(field, result.Problem!);
     }
 }

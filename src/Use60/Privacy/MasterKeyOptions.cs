@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Use60.Hosting;
 
 namespace Use60.Privacy;
@@ -13,19 +14,57 @@ public sealed class MasterKeyOptions : IValidatedOptions
         Secret = true)]
     public string? MasterKey { get; set; }
 
+    [EnvironmentVariable("USE60_PREVIOUS_MASTER_KEY",
+        "Only while rotating the master key: the key being replaced. Org keys wrapped by it stay readable until rotate-master-key has rewrapped them.",
+        Secret = true)]
+    public string? PreviousMasterKey { get; set; }
+
     public IEnumerable<string> Validate()
     {
-        if (string.IsNullOrWhiteSpace(MasterKey)) yield break;
-        var bytes = new byte[64];
-        if (!Convert.TryFromBase64String(MasterKey.Trim(), bytes, out var length) || length != 32)
-            yield return $"USE60_MASTER_KEY must be exactly 32 random bytes, base64-encoded (44 characters); {HowToMakeOne}.";
+        foreach (var (value, name) in new[] { (MasterKey, "USE60_MASTER_KEY"), (PreviousMasterKey, "USE60_PREVIOUS_MASTER_KEY") })
+            if (!string.IsNullOrWhiteSpace(value) && Parse(value) is null)
+                yield return $"{name} must be exactly 32 random bytes, base64-encoded (44 characters); {HowToMakeOne}.";
+        if (!string.IsNullOrWhiteSpace(PreviousMasterKey) && string.IsNullOrWhiteSpace(MasterKey))
+            yield return "USE60_PREVIOUS_MASTER_KEY is set but USE60_MASTER_KEY is not: a rotation needs the new key in USE60_MASTER_KEY.";
     }
+
+    /// <summary>The 32 key bytes, or null when <paramref name="value"/> is not 32 bytes of base64.</summary>
+    public static byte[]? Parse(string? value)
+    {
+        var bytes = new byte[64];
+        return value is not null && Convert.TryFromBase64String(value.Trim(), bytes, out var length) && length == 32 ? bytes[..32] : null;
+    }
+}
+
+/// <summary>
+/// In Production the app does not start without USE60_MASTER_KEY. Elsewhere (Development, Testing) a fixed, public development key
+/// stands in, so `dotnet run` and the tests work out of the box; it protects nothing and a warning says so at start.
+/// </summary>
+sealed class MasterKeyRequiredInProduction(IHostEnvironment environment) : IValidateOptions<MasterKeyOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MasterKeyOptions options) =>
+        environment.IsProduction() && string.IsNullOrWhiteSpace(options.MasterKey)
+            ? ValidateOptionsResult.Fail("USE60_MASTER_KEY is not set: in production use60 keeps contact PII and integration secrets encrypted " +
+                                         $"under it and does not start without one; {MasterKeyOptions.HowToMakeOne} (keep it safe: without it the " +
+                                         "encrypted data cannot be read).")
+            : ValidateOptionsResult.Success;
 }
 
 public static class PrivacyFeature
 {
-    public static IServiceCollection AddPrivacy(this IServiceCollection services, IConfiguration configuration) =>
-        services.AddValidatedOptions<MasterKeyOptions>(configuration).AddSingleton<SecretBox>()
+    public static IServiceCollection AddPrivacy(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddValidatedOptions<MasterKeyOptions>(configuration)
+            .AddSingleton<IValidateOptions<MasterKeyOptions>, MasterKeyRequiredInProduction>()
+            .AddSingleton<MasterKeys>()
+            .AddSingleton<OrgKeyring>()
+            .AddSingleton<SecretBox>()
+            .AddSingleton<PiiMaintenance>()
+            .AddHostedService<PiiStartup>()
             .AddTransient<ContactDeletion>().AddTransient<PrivacyRetention>().AddTransient<PrivacyRequests>()
-            .AddSingleton(new Admin.AdminNavItem("Privacy", Privacy.Pages.PrivacyModel.PagePath, 55));
+            .AddSingleton(new Admin.AdminNavItem("Privacy", Pages.PrivacyModel.PagePath, 55));
+        services.AddCommand<RotateMasterKeyCommand>();
+        services.AddCommand<ReencryptCommand>();
+        return services;
+    }
 }

@@ -61,8 +61,8 @@ public sealed class PrivacyRequestException(string message) : Exception(message)
 /// attendee lists, and every remaining mention of their email or name in the org's text and JSON columns; the request is then a
 /// tombstone (who asked, who approved, counts), and the audit log says the same. Idempotent: a run that fails is done again whole.
 /// </summary>
-public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, IRecordingStore store, SecurityAudit audit, TimeProvider clock,
-    ILogger<PrivacyRequests> logger)
+public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, OrgKeyring keyring, IRecordingStore store, SecurityAudit audit,
+    TimeProvider clock, ILogger<PrivacyRequests> logger)
 {
     /// <summary>The seeds' grace period: an erasure is executed no sooner than this after it was asked for.</summary>
     public static readonly TimeSpan GracePeriod = TimeSpan.FromDays(30);
@@ -150,7 +150,9 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, I
         if (request.Status != PrivacyRequestStatus.Approved || request.SubjectEmail is not { } email) return false;
         var orgId = request.OrgId;
 
-        var people = await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && c.Email != null && c.Email.ToLower() == email)
+        // Found by the email's blind index (emails are sealed at rest); an org without keys has no sealed contacts to find.
+        var hash = (await keyring.GetAsync(orgId, create: false, cancellationToken))?.BlindIndex(email);
+        var people = hash is null ? [] : await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && c.EmailHash == hash)
             .Select(c => new { c.Id, c.FirstName, c.LastName }).ToListAsync(cancellationToken);
         var attendeeNames = await db.Database.SqlQuery<string>($"""
             SELECT DISTINCT a ->> 'name' AS "Value" FROM calendar_events e, jsonb_array_elements(e.attendees) a

@@ -29,16 +29,17 @@ public sealed record ContactsDeleted(int Contacts, int Activities, int Emails, i
 /// reference; a meeting whose only outside person was one of them keeps its title and time but loses its transcript, summary and video link.
 /// Shared by the retention job and erasure requests; runs in the caller's system scope and transaction (the caller names the org).
 /// </summary>
-public sealed class ContactDeletion(TimeProvider clock)
+public sealed class ContactDeletion(OrgKeyring keyring, TimeProvider clock)
 {
     public async Task<ContactsDeleted> DeleteAsync(Use60Db db, Guid orgId, IReadOnlyCollection<Guid> contactIds, CancellationToken cancellationToken)
     {
         if (contactIds.Count == 0) return new ContactsDeleted(0, 0, 0, 0);
         var ids = contactIds.ToArray();
         var now = clock.GetUtcNow();
-        // Emails are compared as the calendar keeps them; the contacts' are read through the entity, whatever their storage.
-        var emails = (await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && ids.Contains(c.Id) && c.Email != null).Select(c => c.Email!)
-            .ToListAsync(cancellationToken)).Select(e => e.Trim().ToLowerInvariant()).Distinct().ToArray();
+        // The contacts' emails, opened with the org's keys (sealed at rest), to find the meetings only they were in.
+        await keyring.GetAsync(orgId, create: false, cancellationToken);
+        var emails = (await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && ids.Contains(c.Id)).ToListAsync(cancellationToken))
+            .Select(c => c.Email).OfType<string>().Select(OrgKeys.Normalise).Distinct().ToArray();
         var transcripts = emails.Length == 0 ? 0 : await db.Database.ExecuteSqlAsync($"""
             UPDATE meetings m SET transcript = NULL, transcript_text = NULL, summary = NULL, video_url = NULL, transcript_removed_at = {now}, updated_at = {now}
             FROM calendar_events e

@@ -5,51 +5,68 @@ using Microsoft.Extensions.Options;
 namespace Use60.Privacy;
 
 /// <summary>
-/// AES-256-GCM for secrets kept in the database (integration tokens). Each purpose gets its own key, derived
-/// from USE60_MASTER_KEY with HKDF, and each ciphertext is bound to what it belongs to (associated data, e.g.
-/// a Slack team id), so a ciphertext copied onto another row does not decrypt.
-/// Layout: version (1) | nonce (12) | tag (16) | ciphertext.
+/// Integration secrets kept in the database (Slack bot tokens, Google refresh tokens, admins' TOTP secrets): AES-256-GCM under the
+/// org's data key (<see cref="OrgKeyring"/>), bound to the org, the purpose and what the secret belongs to (a Slack team id, a rep),
+/// so a ciphertext copied onto another row does not decrypt, and rotate-master-key covers them with the rest of the org's data.
+/// Secrets sealed before org keys existed (version 1: a key derived from the master key per purpose) are still opened, and are
+/// resealed under the org's key at start (<see cref="PiiMaintenance"/>).
 /// </summary>
-public sealed class SecretBox(IOptions<MasterKeyOptions> options)
+public sealed class SecretBox(IOptions<MasterKeyOptions> options, MasterKeys masters, OrgKeyring keyring)
 {
-    const byte Version = 1;
-    const int NonceSize = 12, TagSize = 16, HeaderSize = 1 + NonceSize + TagSize;
+    const byte LegacyVersion = 1;
+    const int NonceSize = 12, TagSize = 16, LegacyHeaderSize = 1 + NonceSize + TagSize;
 
+    /// <summary>USE60_MASTER_KEY is set: the features that keep secrets (Slack install, Google Calendar, TOTP) need it explicitly.</summary>
     public bool IsConfigured => !string.IsNullOrWhiteSpace(options.Value.MasterKey);
 
-    public byte[] Seal(string purpose, string boundTo, string plaintext)
+    public async Task<byte[]> SealAsync(Guid orgId, string purpose, string boundTo, string plaintext, CancellationToken cancellationToken) =>
+        (await keyring.ForAsync(orgId, cancellationToken)).Seal("secret:" + purpose, boundTo, plaintext);
+
+    /// <exception cref="CryptographicException">The ciphertext was altered, moved to another row or org, or sealed under a master key not configured.</exception>
+    public async Task<string> OpenAsync(Guid orgId, string purpose, string boundTo, byte[] sealedBytes, CancellationToken cancellationToken)
     {
-        var data = Encoding.UTF8.GetBytes(plaintext);
-        var sealedBytes = new byte[HeaderSize + data.Length];
-        sealedBytes[0] = Version;
-        var nonce = sealedBytes.AsSpan(1, NonceSize);
-        RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(KeyFor(purpose), TagSize);
-        aes.Encrypt(nonce, data, sealedBytes.AsSpan(HeaderSize), sealedBytes.AsSpan(1 + NonceSize, TagSize), Encoding.UTF8.GetBytes(boundTo));
-        return sealedBytes;
+        if (IsLegacy(sealedBytes)) return OpenLegacy(purpose, boundTo, sealedBytes);
+        var keys = await keyring.GetAsync(orgId, create: false, cancellationToken)
+                   ?? throw new CryptographicException($"The {purpose} secret cannot be opened: org {orgId} has no keys (copied from another org?).");
+        return keys.Open("secret:" + purpose, boundTo, sealedBytes);
     }
 
-    /// <exception cref="CryptographicException">The ciphertext was altered, moved to another row, or sealed with another master key.</exception>
-    public string Open(string purpose, string boundTo, byte[] sealedBytes)
+    internal static bool IsLegacy(byte[] sealedBytes) => sealedBytes.Length >= LegacyHeaderSize && sealedBytes[0] == LegacyVersion;
+
+    /// <summary>A version-1 secret: its key was derived from the master key that was current then (USE60_MASTER_KEY, or the previous one mid-rotation).</summary>
+    internal string OpenLegacy(string purpose, string boundTo, byte[] sealedBytes)
     {
-        if (sealedBytes.Length < HeaderSize || sealedBytes[0] != Version)
-            throw new CryptographicException("Not a sealed secret of a version this build reads.");
-        var plaintext = new byte[sealedBytes.Length - HeaderSize];
-        using var aes = new AesGcm(KeyFor(purpose), TagSize);
-        aes.Decrypt(sealedBytes.AsSpan(1, NonceSize), sealedBytes.AsSpan(HeaderSize), sealedBytes.AsSpan(1 + NonceSize, TagSize), plaintext,
-            Encoding.UTF8.GetBytes(boundTo));
-        return Encoding.UTF8.GetString(plaintext);
+        CryptographicException? failure = null;
+        foreach (var master in new[] { masters.Current, masters.Previous }.OfType<MasterKey>())
+        {
+            var plaintext = new byte[sealedBytes.Length - LegacyHeaderSize];
+            using var aes = new AesGcm(Derive(master.Raw, purpose), TagSize);
+            try
+            {
+                aes.Decrypt(sealedBytes.AsSpan(1, NonceSize), sealedBytes.AsSpan(LegacyHeaderSize), sealedBytes.AsSpan(1 + NonceSize, TagSize), plaintext,
+                    Encoding.UTF8.GetBytes(boundTo));
+                return Encoding.UTF8.GetString(plaintext);
+            }
+            catch (CryptographicException e)
+            {
+                failure = e;
+            }
+        }
+        throw new CryptographicException($"The {purpose} secret (sealed before org keys) does not decrypt with the configured master key(s).", failure);
     }
 
     /// <summary>
-    /// The 32-byte key of <paramref name="purpose"/> (HKDF-SHA256 of the master key): what <see cref="Seal"/> encrypts with, and
-    /// the key of any MAC the app puts on something it hands out itself (e.g. links to local recordings), one purpose each.
+    /// The 32-byte key of <paramref name="purpose"/> (HKDF-SHA256 of USE60_MASTER_KEY) for a MAC the app puts on something it hands out itself
+    /// (links to local recordings, webhook tokens), one purpose each. These stay derived from the master key: nothing stored depends on them,
+    /// so rotating the master key only makes links already handed out stop working.
     /// </summary>
     public byte[] KeyFor(string purpose)
     {
         if (!IsConfigured)
             throw new InvalidOperationException($"USE60_MASTER_KEY is not set, so secrets cannot be stored encrypted; {MasterKeyOptions.HowToMakeOne}.");
-        var master = Convert.FromBase64String(options.Value.MasterKey!.Trim());
-        return HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 32, info: Encoding.UTF8.GetBytes("use60/" + purpose));
+        return Derive(MasterKeyOptions.Parse(options.Value.MasterKey)!, purpose);
     }
+
+    static byte[] Derive(byte[] master, string purpose) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 32, info: Encoding.UTF8.GetBytes("use60/" + purpose));
 }

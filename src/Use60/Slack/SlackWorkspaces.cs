@@ -40,7 +40,7 @@ public sealed class SlackWorkspaces(SystemDb system, SlackApi api, SecretBox sec
     /// <summary>The token the sandbox transport is called with; it checks none.</summary>
     public const string SandboxToken = "xoxb-sandbox";
 
-    const string TokenPurpose = "slack-bot-token";
+    public const string TokenPurpose = "slack-bot-token";
     static readonly TimeSpan StateLifetime = TimeSpan.FromMinutes(10);
 
     public Uri InstallUrl => new(host.Value.PublicUri, "slack/install");
@@ -56,7 +56,7 @@ public sealed class SlackWorkspaces(SystemDb system, SlackApi api, SecretBox sec
         if (org is null || org.SlackDisabledAt is not null) return null;
         if (options.Value.IsSingleWorkspace) return options.Value.BotToken!.Trim();
         var installation = await db.SlackInstallations.AsNoTracking().SingleOrDefaultAsync(i => i.OrgId == orgId, cancellationToken);
-        return installation is null ? null : secrets.Open(TokenPurpose, installation.TeamId, installation.BotTokenEncrypted);
+        return installation is null ? null : await secrets.OpenAsync(orgId, TokenPurpose, installation.TeamId, installation.BotTokenEncrypted, cancellationToken);
     }
 
     /// <summary>
@@ -160,6 +160,7 @@ public sealed class SlackWorkspaces(SystemDb system, SlackApi api, SecretBox sec
         {
             org = new Org { Name = Bounded(access.TeamName), SlackTeamId = access.TeamId };
             db.Orgs.Add(org);
+            await db.SaveChangesAsync(cancellationToken); // the org exists before its keys do (org_keys references it)
         }
         org.SlackDisabledAt = null;
         var installation = await db.SlackInstallations.SingleOrDefaultAsync(i => i.OrgId == org.Id, cancellationToken);
@@ -170,7 +171,7 @@ public sealed class SlackWorkspaces(SystemDb system, SlackApi api, SecretBox sec
         }
         installation.TeamName = access.TeamName;
         installation.BotUserId = access.BotUserId;
-        installation.BotTokenEncrypted = secrets.Seal(TokenPurpose, access.TeamId, access.BotToken);
+        installation.BotTokenEncrypted = await secrets.SealAsync(org.Id, TokenPurpose, access.TeamId, access.BotToken, cancellationToken);
         installation.Scopes = access.Scopes;
         installation.InstalledBy = access.InstallerUserId;
         installation.UpdatedAt = now;

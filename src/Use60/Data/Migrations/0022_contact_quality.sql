@@ -50,5 +50,6 @@ CREATE INDEX contacts_org_quality ON contacts (org_id, data_quality_score);
 
 -- Rows from before: scored in the system context (row-level security is forced, on the owner too).
 SELECT set_config('app.system', 'on', true);
-UPDATE contacts SET data_quality_score = contact_data_quality_score(first_name, last_name, title, company_id, email, phone, linkedin_url);
+-- Rows from before encryption (migration 0021) still hold their plaintext in unsealed_* until the app's start-up pass seals them.
+UPDATE contacts SET data_quality_score = contact_data_quality_score(first_name, last_name, title, company_id, unsealed_email, unsealed_phone, unsealed_linkedin_url);
 SELECT set_config('app.system', 'off', true);
