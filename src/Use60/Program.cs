@@ -38,6 +38,7 @@ app.MapSlack();                                 // /slack/events, /commands, /in
 app.MapCalendar();                              // the Google OAuth callback
 app.MapRecordings();                            // /webhooks/meetingbaas, /webhooks/gladia, /webhooks/fathom
 app.MapRecordingFiles();                        // signed links to recordings kept in the local folder
+app.MapPrivacyExports();                        // /exports/{token}: an export's one-time download
 app.MapAdmin();
 return await app.RunOrCommandAsync(args);
 

@@ -53,6 +53,7 @@ public sealed class Use60Db(DbContextOptions<Use60Db> options, TenantContext ten
     public DbSet<Company> Companies => Set<Company>();
     public DbSet<Contact> Contacts => Set<Contact>();
     public DbSet<Privacy.PrivacyRequest> PrivacyRequests => Set<Privacy.PrivacyRequest>();
+    public DbSet<Privacy.PrivacyExport> PrivacyExports => Set<Privacy.PrivacyExport>();
     public DbSet<Deal> Deals => Set<Deal>();
     public DbSet<Activity> Activities => Set<Activity>();
     public DbSet<CrmTask> Tasks => Set<CrmTask>();

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Use60.Hosting;
+using Use60.Slack;
 
 namespace Use60.Privacy;
 
@@ -62,7 +63,9 @@ public static class PrivacyFeature
             .AddSingleton<PiiMaintenance>()
             .AddHostedService<PiiStartup>()
             .AddTransient<ContactDeletion>().AddTransient<PrivacyRetention>().AddTransient<PrivacyRequests>()
+            .AddTransient<PrivacyExports>().AddSingleton<IExportKick, ExportKick>()
             .AddSingleton(new Admin.AdminNavItem("Privacy", Pages.PrivacyModel.PagePath, 55));
+        services.AddSlackListeners(ExportSlack.Register);
         services.AddCommand<RotateMasterKeyCommand>();
         services.AddCommand<ReencryptCommand>();
         return services;

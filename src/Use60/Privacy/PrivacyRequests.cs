@@ -62,7 +62,7 @@ public sealed class PrivacyRequestException(string message) : Exception(message)
 /// tombstone (who asked, who approved, counts), and the audit log says the same. Idempotent: a run that fails is done again whole.
 /// </summary>
 public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, OrgKeyring keyring, IRecordingStore store, SecurityAudit audit,
-    TimeProvider clock, ILogger<PrivacyRequests> logger)
+    PrivacyExports exports, IExportKick kick, TimeProvider clock, ILogger<PrivacyRequests> logger)
 {
     /// <summary>The seeds' grace period: an erasure is executed no sooner than this after it was asked for.</summary>
     public static readonly TimeSpan GracePeriod = TimeSpan.FromDays(30);
@@ -82,8 +82,6 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         var address = email?.Trim().ToLowerInvariant() ?? "";
         if (address.Length is 0 or > 320 || address.Count(c => c == '@') != 1 || address.Any(char.IsWhiteSpace) || address.StartsWith('@') || address.EndsWith('@'))
             throw new PrivacyRequestException("Enter the person's email address, such as jane@prospect.com.");
-        if (kind is not (PrivacyRequestKind.RightToBeForgotten or PrivacyRequestKind.Erasure))
-            throw new PrivacyRequestException("Access and portability requests are answered with an export, which use60 cannot make yet.");
         if (await db.PrivacyRequests.AnyAsync(r => r.SubjectEmail == address && (r.Status == PrivacyRequestStatus.Pending || r.Status == PrivacyRequestStatus.Approved),
                 cancellationToken))
             throw new PrivacyRequestException("There is already an open request for this address.");
@@ -95,7 +93,10 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         };
         db.PrivacyRequests.Add(request);
         audit.Record(db, AuditEvents.PrivacyRequestCreated, AuditSeverity.Medium, orgId, me, new { request = request.Id, kind = SnakeCase.ValueOf(kind) }, http);
+        // Access and portability are answered with an export of the person's data, made at once (no grace period, nothing is removed).
+        var export = request.IsErasure ? null : exports.AddForRequest(db, request, http);
         await db.SaveChangesAsync(cancellationToken);
+        if (export is not null) kick.Kick(export.Id);
         return request;
     }
 
@@ -106,6 +107,7 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         var request = await db.PrivacyRequests.SingleOrDefaultAsync(r => r.Id == requestId, cancellationToken)
                       ?? throw new PrivacyRequestException("There is no such request.");
         if (request.Status != PrivacyRequestStatus.Pending) throw new PrivacyRequestException("That request has already been decided.");
+        if (!request.IsErasure) throw new PrivacyRequestException("Access and portability requests need no approval: they are answered with an export.");
         if (request.RequestedBy == me)
             throw new PrivacyRequestException("Another owner or admin must decide this request: nobody approves their own erasure request.");
         (request.Status, request.DecidedBy, request.DecidedAt) = (approve ? PrivacyRequestStatus.Approved : PrivacyRequestStatus.Rejected, me, clock.GetUtcNow());

@@ -89,6 +89,8 @@ public static class ProactiveFeature
                 "Retention (02:00 UTC): deletes contacts past their date where auto-delete is on; archives and deletes old copilot conversations");
             Every<Privacy.PrivacyRequestsJob>(quartz, jobs, "privacy-requests", "0 15 * ? * *",
                 "Erasure requests: each approved one is executed once its 30-day grace period has passed (hourly)");
+            Every<Privacy.PrivacyExportJob>(quartz, jobs, Privacy.PrivacyExportJob.Name, "0 * * ? * *",
+                "Exports (access, portability, org, conversations): writes each queued one's ZIP into the store (also at once when asked for); deletes those past 24 hours");
             Every<Security.SecurityMonitorJob>(quartz, jobs, "security-monitor", "0 0/10 * ? * *", "Security monitor: bursts in the audit log become incidents; owners hear of critical ones");
             // Each run's start, end and error, for the admin site's Jobs page.
             quartz.AddJobListener<JobRunRecorder>([]);   // no matcher: every job

@@ -63,8 +63,7 @@ public static class AuditEvents
     public const string ContactsRead = "copilot.contacts_read";
 
     /// <summary>
-    /// A copilot conversation left use60 as an export. Nothing exports conversations yet (the privacy tools will, and must record
-    /// this); the security monitor already watches for it.
+    /// A user's copilot conversations were exported (/sixty export, at most 10 an hour); the security monitor watches for bursts.
     /// </summary>
     public const string ConversationExported = "copilot.conversation_exported";
 
@@ -76,6 +75,15 @@ public static class AuditEvents
     public const string PrivacyRequestCreated = "privacy.request_created";
     public const string PrivacyRequestApproved = "privacy.request_approved";
     public const string PrivacyRequestRejected = "privacy.request_rejected";
+
+    /// <summary>An export was asked for (person, org or conversations): who, which, never the person's address.</summary>
+    public const string ExportCreated = "privacy.export_created";
+
+    /// <summary>A conversation export over the limit of 10 an hour was refused.</summary>
+    public const string ExportRefused = "privacy.export_refused";
+
+    /// <summary>An export's one-time link was used: the ZIP left use60 and was then deleted from the store.</summary>
+    public const string ExportDownloaded = "privacy.export_downloaded";
 
     /// <summary>An erasure was executed: the tombstone (who asked, who approved, counts of what went; never the person's data).</summary>
     public const string ErasureExecuted = "privacy.erasure_executed";

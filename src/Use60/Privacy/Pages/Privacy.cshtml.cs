@@ -12,13 +12,20 @@ namespace Use60.Privacy.Pages;
 /// executed by the privacy-requests job once the 30-day grace period is over — with each one's state, how overdue an approved one
 /// is, and what an executed one removed (counts). Row-level security: the org's owners and admins.
 /// </summary>
-public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, TimeProvider clock) : PageModel
+public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, PrivacyExports exports, TimeProvider clock) : PageModel
 {
     public const string PagePath = "/admin/privacy";
 
     public sealed record Line(PrivacyRequest Request, string RequestedBy, string? DecidedBy, bool Overdue, JsonObject? Result);
 
     public IReadOnlyList<Line> Lines { get; private set; } = [];
+
+    /// <summary>Person and org exports (row-level security: a user's own conversation exports are never shown here).</summary>
+    public IReadOnlyList<PrivacyExport> Exports { get; private set; } = [];
+
+    Dictionary<Guid, string> names = [];
+
+    public string NameOf(Guid userId) => names.GetValueOrDefault(userId, "someone who left");
     public Guid Me { get; private set; }
     public DateTimeOffset Now { get; private set; }
 
@@ -36,7 +43,9 @@ public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, TimeProvi
         try
         {
             var request = await requests.CreateAsync(db, Kind, Email, HttpContext, cancellationToken);
-            Notice = $"Request made. Another owner or admin must approve it; it is carried out from {request.ExecuteAfter:d MMM yyyy} (30 days' grace).";
+            Notice = request.IsErasure
+                ? $"Request made. Another owner or admin must approve it; it is carried out from {request.ExecuteAfter:d MMM yyyy} (30 days' grace)."
+                : "Request made: an export of the person's data is being written; it appears under Exports with its download link when ready.";
             return RedirectToPage();
         }
         catch (PrivacyRequestException e)
@@ -61,10 +70,28 @@ public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, TimeProvi
         return RedirectToPage();
     }
 
+    public async Task<IActionResult> OnPostExportOrgAsync(CancellationToken cancellationToken)
+    {
+        await exports.CreateOrgExportAsync(db, HttpContext, cancellationToken);
+        Notice = "Export of the whole org started: its progress shows under Exports, and its download link once it is ready.";
+        return RedirectToPage();
+    }
+
+    /// <summary>A fresh one-time link, shown once (only its token's hash is kept, so it cannot be shown again).</summary>
+    public async Task<IActionResult> OnPostLinkAsync([FromForm] Guid exportId, CancellationToken cancellationToken)
+    {
+        var link = await exports.MakeLinkAsync(db, exportId, cancellationToken);
+        Notice = link is null
+            ? "That export can no longer be downloaded."
+            : $"Download link (works once, until the export expires; getting a new one stops this one): {link}";
+        return RedirectToPage();
+    }
+
     async Task LoadAsync(CancellationToken cancellationToken)
     {
         (Me, Now) = (AdminClaims.Signed(User).UserId, clock.GetUtcNow());
-        var names = await db.Users.AsNoTracking().ToDictionaryAsync(u => u.Id, u => u.Name, cancellationToken);
+        names = await db.Users.AsNoTracking().ToDictionaryAsync(u => u.Id, u => u.Name, cancellationToken);
+        Exports = await db.PrivacyExports.AsNoTracking().OrderByDescending(e => e.RequestedAt).Take(100).ToListAsync(cancellationToken);
         var rows = await db.PrivacyRequests.AsNoTracking().OrderByDescending(r => r.RequestedAt).Take(200).ToListAsync(cancellationToken);
         Lines = [.. rows.Select(r => new Line(r, names.GetValueOrDefault(r.RequestedBy, "someone who left"),
             r.DecidedBy is { } decider ? names.GetValueOrDefault(decider, "someone who left") : null,
