@@ -143,6 +143,9 @@ public sealed class RlsFixture : IAsyncLifetime
                 INSERT INTO privacy_requests (id, org_id, kind, subject_email, status, requested_by, requested_at, execute_after)
                 VALUES ({Guid.NewGuid()}, {org.Id}, 'erasure', 'someone@prospect.example', 'pending', {org[0].Id}, now(), now() + interval '30 days')
                 """);
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO privacy_exports (id, org_id, kind, requested_by, requested_at, status) VALUES ({Guid.NewGuid()}, {org.Id}, 'org', {org[0].Id}, now(), 'downloaded')
+                """);
             // A security incident (the monitor opens one in an owner's or admin's scope) and the owner's alert about it.
             var now = DateTimeOffset.UtcNow;
             var incident = new SecurityIncident

@@ -130,7 +130,8 @@ public static class ExportArchive
             foreach (var entity in page)
             {
                 var row = JsonSerializer.SerializeToNode(entity, entity.GetType(), DbJson.Options)!.AsObject();
-                foreach (var navigation in db.Model.FindEntityType(entity.GetType())?.GetNavigations() ?? [])
+                // Links to other entities are not loaded (null here); owned JSON (attendees, transcript segments) is the row's own data and stays.
+                foreach (var navigation in (db.Model.FindEntityType(entity.GetType())?.GetNavigations() ?? []).Where(n => !n.TargetEntityType.IsOwned()))
                     row.Remove(JsonNamingPolicy.SnakeCaseLower.ConvertName(navigation.Name));
                 foreach (var hidden in row.Select(p => p.Key).Where(Hidden).ToList()) row.Remove(hidden);
                 yield return row;

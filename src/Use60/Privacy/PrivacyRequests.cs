@@ -93,10 +93,12 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         };
         db.PrivacyRequests.Add(request);
         audit.Record(db, AuditEvents.PrivacyRequestCreated, AuditSeverity.Medium, orgId, me, new { request = request.Id, kind = SnakeCase.ValueOf(kind) }, http);
-        // Access and portability are answered with an export of the person's data, made at once (no grace period, nothing is removed).
-        var export = request.IsErasure ? null : exports.AddForRequest(db, request, http);
         await db.SaveChangesAsync(cancellationToken);
-        if (export is not null) kick.Kick(export.Id);
+        // Access and portability are answered with an export of the person's data, made at once (no grace period, nothing is removed).
+        if (request.IsErasure) return request;
+        var export = exports.AddForRequest(db, request, http);
+        await db.SaveChangesAsync(cancellationToken);
+        kick.Kick(export.Id);
         return request;
     }
 
