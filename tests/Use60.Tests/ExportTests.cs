@@ -86,6 +86,8 @@ public sealed class ExportTests(ErasureFixture fixture) : IClassFixture<ErasureF
         Assert.All(audited, a => Assert.Equal(owner.Id, a.UserId));
         Assert.All(audited, a => Assert.Contains(export.Id.ToString(), a.Details));
         Assert.All(audited, a => Assert.DoesNotContain(email, a.Details));
+        var report = await AdminPages.PageAsync(browser, Security.Pages.SecurityModel.PagePath);
+        Assert.Contains("1 exports made this month, 1 downloaded", report.QuerySelector("[data-requirement=exports] [data-field=explanation]")!.TextContent);
     }
 
     [Fact]

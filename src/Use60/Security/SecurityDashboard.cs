@@ -195,7 +195,22 @@ public sealed class SecurityDashboard(Use60Db db, SecurityAudit audit, TimeProvi
                 "Admin sign-ins, refusals and admin actions, and every copilot lookup of contact data, go to the security audit log: " +
                 $"{entries} entries in the last 30 days, {contactReads} of them contact lookups."),
             await ErasureItemAsync(cancellationToken),
+            await ExportsItemAsync(cancellationToken),
         ];
+    }
+
+    /// <summary>Access and portability (Privacy page): the exports made this month (UTC), from the audit log, which every export is written to.</summary>
+    async Task<ComplianceItem> ExportsItemAsync(CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        var made = await db.SecurityAuditLog.AsNoTracking().Where(a => a.EventType == AuditEvents.ExportCreated && a.OccurredAt >= monthStart)
+            .CountAsync(cancellationToken);
+        var downloaded = await db.SecurityAuditLog.AsNoTracking().Where(a => a.EventType == AuditEvents.ExportDownloaded && a.OccurredAt >= monthStart)
+            .CountAsync(cancellationToken);
+        return new ComplianceItem("exports", "Access and portability exports", ComplianceStatus.InPlace,
+            $"{made} exports made this month, {downloaded} downloaded. A person's data (access or portability request) or the whole org's is " +
+            "exported from the Privacy page, and a rep's own conversations with /sixty export; each link works once, for 24 hours.");
     }
 
     /// <summary>Erasure requests (Privacy page): in place while no approved one has gone past GDPR's month without being carried out.</summary>
