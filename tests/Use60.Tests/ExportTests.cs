@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Use60.Calendar;
 using Use60.Copilot;
@@ -192,6 +193,28 @@ public sealed class ExportTests(ErasureFixture fixture) : IClassFixture<ErasureF
         Assert.Equal("0,\"'=cmd(\"\"x\"\"), with comma\"", csv[1].TrimEnd('\r'));   // quoted, and not run as a formula
         Assert.Equal(1_200, System.Text.Json.JsonDocument.Parse(zip["numbers.json"]).RootElement.GetArrayLength());
         await fixture.S3.Store.DeleteAsync(key);
+    }
+
+    [Fact]
+    public async Task Sixty_export_accepts_and_then_refuses_the_11th_in_an_hour_with_the_time()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Slashers " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Member);
+        var rep = org[1];
+        var handler = fixture.App.Service<Slack.SlackListeners>().FindSubcommand("/sixty", "export")!.Handler;
+
+        async Task<string> SixtyExportAsync()
+        {
+            await using var scope = fixture.App.Services.CreateAsyncScope();
+            scope.ServiceProvider.GetRequiredService<TenantContext>().Enter(rep.OrgId, rep.Id);
+            var request = new Slack.SlackRequest(Slack.InboxKind.Command, [], org.Org, rep, scope.ServiceProvider, default);
+            await handler(request);
+            return Assert.Single(request.Replies).Message.Text;
+        }
+
+        Assert.Contains("I'll DM you a download link", await SixtyExportAsync());
+        for (var i = 1; i < PrivacyExports.ConversationExportsPerHour; i++) await SixtyExportAsync();
+        var refused = await SixtyExportAsync();
+        Assert.Contains($"try again at {TimeZoneInfo.ConvertTime(Now.AddHours(1), rep.Zone):HH:mm} ({rep.TimeZone})", refused);
     }
 
     async Task<Uri> LinkFromPageAsync(HttpClient browser, Guid exportId)

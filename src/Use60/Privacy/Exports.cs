@@ -361,15 +361,22 @@ sealed class ExportDownloadResult(Stream body, string fileName, long? length, Fu
 {
     public async Task ExecuteAsync(HttpContext http)
     {
-        await using (body)
+        try
         {
-            http.Response.ContentType = "application/zip";
-            http.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}\"";
-            http.Response.Headers.CacheControl = "no-store";
-            if (length is { } bytes) http.Response.ContentLength = bytes;
-            await body.CopyToAsync(http.Response.Body, http.RequestAborted);
+            await using (body)
+            {
+                http.Response.ContentType = "application/zip";
+                http.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}\"";
+                http.Response.Headers.CacheControl = "no-store";
+                if (length is { } bytes) http.Response.ContentLength = bytes;
+                await body.CopyToAsync(http.Response.Body, http.RequestAborted);
+            }
         }
-        await afterwards();
+        finally
+        {
+            // Also when the download broke off: the link is spent, so nothing could fetch the file again.
+            await afterwards();
+        }
     }
 }
 
