@@ -105,6 +105,13 @@ public sealed class ExportTests(ErasureFixture fixture) : IClassFixture<ErasureF
         Assert.Empty(await TestData.AsAsync(fixture.App.Services, org[1], db => db.PrivacyExports.ToListAsync()));
         await Assert.ThrowsAnyAsync<Exception>(() => TestData.AsAsync(fixture.App.Services, org[1], db => Exports.CreateOrgExportAsync(db, null, default)));
 
+        // While the job writes it, the page shows how far it has got (what the job saves after each page of rows).
+        await SystemAsync(db => db.PrivacyExports.Where(e => e.Id == export.Id)
+            .ExecuteUpdateAsync(e => e.SetProperty(x => x.Status, ExportStatus.Running).SetProperty(x => x.RowsDone, 3).SetProperty(x => x.RowsTotal, 9)));
+        page = await AdminPages.PageAsync(browser, PrivacyModel.PagePath);
+        Assert.Equal("Writing: 3 of 9 rows", page.QuerySelector($"tr[data-export='{export.Id}'] [data-field=progress]")!.TextContent.Trim());
+        await SystemAsync(db => db.PrivacyExports.Where(e => e.Id == export.Id).ExecuteUpdateAsync(e => e.SetProperty(x => x.Status, ExportStatus.Queued)));
+
         await Exports.RunAsync(default);
         export = await SystemAsync(db => db.PrivacyExports.AsNoTracking().SingleAsync(e => e.Id == export.Id));
         Assert.Equal(ExportStatus.Ready, export.Status);
