@@ -51,6 +51,8 @@ public sealed class ExportTests(ErasureFixture fixture) : IClassFixture<ErasureF
         Assert.Equal((PrivacyRequestStatus.Completed, (string?)null), (request.Status, request.SubjectEmail));
 
         // The link, shown once on the page to the owner; the ZIP holds their rows and none of the bystander's.
+        page = await AdminPages.PageAsync(browser, PrivacyModel.PagePath);
+        Assert.Equal("Answered with an export of 8 rows", page.QuerySelector($"tr[data-request='{request.Id}'] [data-field=result]")!.TextContent.Trim());
         var link = await LinkFromPageAsync(browser, export.Id);
         var zip = await DownloadAsync(link);
         Assert.Equal(["activities", "calendar_events", "contacts", "deals", "emails", "meetings", "tasks"],

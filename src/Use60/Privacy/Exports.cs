@@ -212,6 +212,16 @@ public sealed class PrivacyExports(SystemDb system, IRecordingStore store, OrgKe
             await db.PrivacyExports.Where(x => x.Id == export.Id).ExecuteUpdateAsync(x => x.SetProperty(p => p.Status, ExportStatus.Failed)
                 .SetProperty(p => p.SubjectEmail, (string?)null).SetProperty(p => p.LeaseUntil, (DateTimeOffset?)null)
                 .SetProperty(p => p.Error, error[..Math.Min(error.Length, 500)]), cancellationToken);
+            // The request is closed (it keeps no address), so a new one can be made for the person.
+            if (export.PrivacyRequestId is { } requestId)
+            {
+                var result = System.Text.Json.JsonSerializer.Serialize(new { export = export.Id, failed = true }, DbJson.Options);
+                var now = clock.GetUtcNow();
+                await db.PrivacyRequests.Where(r => r.Id == requestId && r.Status == PrivacyRequestStatus.Pending).ExecuteUpdateAsync(r => r
+                    .SetProperty(x => x.Status, PrivacyRequestStatus.Completed).SetProperty(x => x.CompletedAt, now)
+                    .SetProperty(x => x.SubjectEmail, (string?)null).SetProperty(x => x.Result, result)
+                    .SetProperty(x => x.Error, error[..Math.Min(error.Length, 500)]), cancellationToken);
+            }
             return false;
         }
     }
