@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Use60.Crm;
 using Use60.Data;
+using Use60.Security;
 using Use60.Demo;
 using Use60.Orgs;
 using Use60.Privacy;
@@ -326,6 +327,12 @@ public sealed class ContactQualityTests(ContactQualityFixture fixture) : IClassF
         Assert.Equal("company missing", rows[2].QuerySelector("[data-field=gaps]")!.TextContent);
         Assert.Equal(org[0].Name, rows[0].QuerySelector("[data-field=owner]")!.TextContent);
         Assert.DoesNotContain("not an email", page.DocumentElement.OuterHtml);
+        // Opening the contacts' PII to say what is wrong with it is a read the audit log (and the security monitor) sees.
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+        {
+            var read = await db.SecurityAuditLog.AsNoTracking().Where(a => a.OrgId == org.Id && a.EventType == AuditEvents.ContactsRead).SingleAsync();
+            Assert.Equal((admin.Id, """{"via":"admin:data-quality","contacts":3}"""), (read.UserId, read.Details.Replace(" ", "")));
+        }
 
         var asViewer = await AdminPages.SignedInAsync(fixture.App, viewer);
         Assert.Equal("/admin/forbidden", (await asViewer.GetAsync(DataQualityModel.PagePath)).Headers.Location?.AbsolutePath);
