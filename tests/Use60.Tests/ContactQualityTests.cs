@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Use60.Crm;
 using Use60.Data;
+using Use60.Security;
 using Use60.Demo;
 using Use60.Orgs;
 using Use60.Privacy;
@@ -211,15 +212,18 @@ public sealed class ContactQualityTests(ContactQualityFixture fixture) : IClassF
         await using (var db = fixture.App.Service<SystemDb>().Open("test: a contact from before validation"))
         {
             await db.Database.ExecuteSqlAsync($"""
-                INSERT INTO contacts (id, org_id, user_id, first_name, last_name, title, email, phone, linkedin_url)
+                INSERT INTO contacts (id, org_id, user_id, first_name, last_name, title, unsealed_email, unsealed_phone, unsealed_linkedin_url)
                 VALUES ({id}, {owner.OrgId}, {owner.Id}, 'Old', 'Row', 'Buyer', 'old row at example', '555 0100', 'HTTPS://linkedin.com/in/old-row/')
                 """);
-            // What migration 0022 ran over the existing rows.
+            // What migration 0022 ran over the rows from before encryption (0021 moved their plaintext to unsealed_*).
             await db.Database.ExecuteSqlAsync($"""
-                UPDATE contacts SET data_quality_score = contact_data_quality_score(first_name, last_name, title, company_id, email, phone, linkedin_url)
+                UPDATE contacts SET data_quality_score = contact_data_quality_score(first_name, last_name, title, company_id, unsealed_email, unsealed_phone,
+                                                                                    unsealed_linkedin_url)
                 WHERE id = {id}
                 """);
         }
+        // What the app does at start: such rows are sealed, their plaintext cleared.
+        await fixture.App.Service<PiiMaintenance>().SealPassAsync(default);
         var before = await ContactAsync(owner, id);
         Assert.Equal(ContactQuality.Assess(before.FirstName, before.LastName, before.Title, before.CompanyId, before.Email, before.Phone, before.LinkedinUrl).Score,
             before.DataQualityScore);
@@ -308,9 +312,10 @@ public sealed class ContactQualityTests(ContactQualityFixture fixture) : IClassF
         });
         await using (var db = fixture.App.Service<SystemDb>().Open("test: a contact from before validation"))
             await db.Database.ExecuteSqlAsync($"""
-                INSERT INTO contacts (org_id, user_id, first_name, last_name, email, data_quality_score)
+                INSERT INTO contacts (org_id, user_id, first_name, last_name, unsealed_email, data_quality_score)
                 VALUES ({owner.OrgId}, {owner.Id}, 'Legacy', 'Person', 'not an email', 10)
                 """);
+        await fixture.App.Service<PiiMaintenance>().SealPassAsync(default);   // what the app does at start to rows from before encryption
 
         var page = await AdminPages.PageAsync(await AdminPages.SignedInAsync(fixture.App, admin), DataQualityModel.PagePath);
         // 90 (no company) + 40 (email, name) + 10 (name) over 3.
@@ -322,6 +327,12 @@ public sealed class ContactQualityTests(ContactQualityFixture fixture) : IClassF
         Assert.Equal("company missing", rows[2].QuerySelector("[data-field=gaps]")!.TextContent);
         Assert.Equal(org[0].Name, rows[0].QuerySelector("[data-field=owner]")!.TextContent);
         Assert.DoesNotContain("not an email", page.DocumentElement.OuterHtml);
+        // Opening the contacts' PII to say what is wrong with it is a read the audit log (and the security monitor) sees.
+        await using (var db = fixture.App.Service<SystemDb>().Open("test"))
+        {
+            var read = await db.SecurityAuditLog.AsNoTracking().Where(a => a.OrgId == org.Id && a.EventType == AuditEvents.ContactsRead).SingleAsync();
+            Assert.Equal((admin.Id, """{"via":"admin:data-quality","contacts":3}"""), (read.UserId, read.Details.Replace(" ", "")));
+        }
 
         var asViewer = await AdminPages.SignedInAsync(fixture.App, viewer);
         Assert.Equal("/admin/forbidden", (await asViewer.GetAsync(DataQualityModel.PagePath)).Headers.Location?.AbsolutePath);

@@ -142,6 +142,49 @@ public sealed class ErasureTests(ErasureFixture fixture) : IClassFixture<Erasure
         Assert.Contains("1 approved more than 30 days ago", report.QuerySelector("[data-requirement=erasure]")!.TextContent);
     }
 
+    [Fact]
+    public async Task A_members_erasure_deletes_their_own_rows_anonymises_them_and_keeps_the_companys_records_they_own()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Leaving " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Admin, UserRole.Member);
+        var (owner, admin, leaver) = (org[0], org[1], org[2]);
+        var name = "Lena Leaver" + Guid.NewGuid().ToString("N")[..4];
+        await SystemAsync(db => db.Users.Where(u => u.Id == leaver.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.Name, name)));
+        var deal = await SystemAsync(async db =>
+        {
+            var conversation = new Conversation { OrgId = org.Id, UserId = leaver.Id, Channel = "D0LEAVE", StartedAt = Now, LastMessageAt = Now };
+            db.Conversations.Add(conversation);
+            db.ConversationMessages.Add(new ConversationMessage { OrgId = org.Id, UserId = leaver.Id, ConversationId = conversation.Id, Text = "my private question" });
+            db.UserPreferences.Add(new UserPreferences { OrgId = org.Id, UserId = leaver.Id });
+            db.CalendarEvents.Add(new CalendarEvent { OrgId = org.Id, UserId = leaver.Id, ExternalId = "leave-" + Guid.NewGuid().ToString("N"), Title = "Dentist",
+                StartTime = Now, EndTime = Now.AddHours(1), Attendees = [new() { Email = leaver.Email!, Self = true }] });
+            var deal = new Deal { OrgId = org.Id, UserId = leaver.Id, Name = "Renewal", NextStep = $"{name} to send the quote" };
+            db.Deals.Add(deal);
+            await db.SaveChangesAsync();
+            return deal.Id;
+        });
+        var requests = fixture.App.Service<PrivacyRequests>();
+        await Assert.ThrowsAsync<PrivacyRequestException>(() => TestData.AsAsync(fixture.App.Services, admin,
+            db => requests.CreateAsync(db, PrivacyRequestKind.Erasure, null, null, default, owner.Id)));   // owners first step down
+        var request = await TestData.AsAsync(fixture.App.Services, owner, db => requests.CreateAsync(db, PrivacyRequestKind.Erasure, null, null, default, leaver.Id));
+        await TestData.AsAsync(fixture.App.Services, admin, db => requests.DecideAsync(db, request.Id, approve: true, null, default));
+        await RequestsAt(Now.AddDays(30)).ExecuteDueAsync(default);
+
+        Assert.Equal(PrivacyRequestStatus.Completed, await StatusAsync(request.Id));
+        var user = await SystemAsync(db => db.Users.AsNoTracking().SingleAsync(u => u.Id == leaver.Id));
+        Assert.Equal((PrivacyRequests.ErasedMember, (string?)null, (string?)null), (user.Name, user.Email, user.SlackUserId));
+        Assert.False(await SystemAsync(db => db.Conversations.AnyAsync(c => c.UserId == leaver.Id)));
+        Assert.False(await SystemAsync(db => db.ConversationMessages.AnyAsync(m => m.UserId == leaver.Id)));
+        Assert.False(await SystemAsync(db => db.UserPreferences.AnyAsync(p => p.UserId == leaver.Id)));
+        Assert.False(await SystemAsync(db => db.CalendarEvents.AnyAsync(e => e.UserId == leaver.Id)));
+        var kept = await SystemAsync(db => db.Deals.AsNoTracking().SingleAsync(d => d.Id == deal));
+        Assert.Equal((leaver.Id, $"{PrivacyRequests.Erased} to send the quote"), (kept.UserId, kept.NextStep));
+        var hits = await EverywhereAsync(name, leaver.Email!);
+        Assert.True(hits.Count == 0, "still found in: " + string.Join(", ", hits));
+        var tombstone = JsonNode.Parse((await SystemAsync(db => db.SecurityAuditLog.AsNoTracking()
+            .SingleAsync(a => a.OrgId == org.Id && a.EventType == AuditEvents.ErasureExecuted))).Details)!;
+        Assert.True((int)tombstone["deleted"]!["personal_rows"]! >= 3);   // a conversation (its messages go with it), preferences, a calendar event
+    }
+
     sealed record Seeded(Guid Task, Guid Deal, Guid SharedEvent, IReadOnlyList<string> Keys, string SharedRecordingKey);
 
     /// <summary>The person, across every table that can hold them, next to a bystander who must stay.</summary>

@@ -70,6 +70,7 @@ public sealed class LoggingTests
         environment["OPENAI_API_KEY"] = OpenAiKey;
         environment["LOG_FORMAT"] = "json";
         environment["LOG_LEVEL"] = "Debug";
+        environment["USE60_MASTER_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)); // as deployed: no dev-key warning
         var password = new Npgsql.NpgsqlConnectionStringBuilder(database.AppConnectionString).Password!;
 
         // A real sign-in link, so that a page with a form (and its antiforgery token) is visited too.
@@ -111,9 +112,13 @@ public sealed class LoggingTests
         Assert.Equal("Debug", requests.Single(e => e.GetProperty("RequestPath").GetString() == "/healthz").GetProperty("@l").GetString());
         Assert.Contains(requests, e => e.GetProperty("RequestPath").GetString() == $"/admin/{SecretRedactor.Mask}");
         Assert.Equal(6, requests.Count);
-        // Nothing the app does on an ordinary visit deserves a warning.
-        Assert.DoesNotContain(events, e => e.GetProperty("@l").GetString() is "Warning" or "Error"
-            && !e.GetProperty("@m").GetString()!.Contains("XML encryptor")); // data-protection keys at rest: issue 8
+        // Nothing the app does on an ordinary visit deserves a warning. (Stopping can cut short a scheduler query, which Quartz
+        // reports as a failed rollback of a cancelled operation: that is the stop, not the visit.)
+        var stopping = events.FindIndex(e => e.GetProperty("@m").GetString() == "Application is shutting down...");
+        Assert.DoesNotContain(events.Take(stopping < 0 ? events.Count : stopping), e => e.GetProperty("@l").GetString() is "Warning" or "Error"
+            && !e.GetProperty("@m").GetString()!.Contains("XML encryptor")); // data-protection keys are kept in the database unencrypted
+        Assert.DoesNotContain(events.Skip(stopping < 0 ? events.Count : stopping), e => e.GetProperty("@l").GetString() is "Warning" or "Error"
+            && !(e.TryGetProperty("@x", out var x) && x.GetString()!.StartsWith("System.OperationCanceledException")));
         Assert.DoesNotContain(events, e => e.GetProperty("@m").GetString()!.Contains("token="));
     }
 

@@ -266,7 +266,7 @@ public sealed class PiiEncryptionTests : IAsyncLifetime
         await TestData.AsAsync(app.Services, rep, async db =>
         {
             for (var i = 0; i < 6; i++)
-                db.Contacts.Add(new Contact { OrgId = rep.OrgId, UserId = rep.Id, FirstName = $"Extra{i}", Email = $"extra{i}@mover.example", Phone = $"+1555000{i}" });
+                db.Contacts.Add(new Contact { OrgId = rep.OrgId, UserId = rep.Id, FirstName = $"Extra{i}", Email = $"extra{i}@mover.example", Phone = $"+1415555010{i}" });
             await db.SaveChangesAsync();
         });
         var otherRowsBefore = await TestDatabase.ScalarAsync<string>(database.SuperuserConnectionString,

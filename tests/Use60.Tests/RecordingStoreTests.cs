@@ -331,7 +331,7 @@ public sealed class RecordingStoreTests : IAsyncLifetime
             Assert.Equal(1, await scope.ServiceProvider.GetRequiredService<StorageMetrics>().RecordAsync(default));
         await using var db = app.Service<SystemDb>().Open("test");
         Assert.Equal(Math.Round(1_000m / (1024m * 1024m * 1024m), 6), await db.Database.SqlQuery<decimal>(
-            $"SELECT value AS \"Value\" FROM storage_usage_metrics WHERE org_id = {org.Id} AND metric_type = 'storage_gb'").SingleAsync());
+            $"SELECT value AS \"Value\" FROM s3_usage_metrics WHERE org_id = {org.Id} AND metric_type = 'storage_gb'").SingleAsync());
     }
 
     static string Flip(string signature) => (signature[0] == 'A' ? 'B' : 'A') + signature[1..];

@@ -126,7 +126,7 @@ public sealed class RecordingUploadTests : IAsyncLifetime
         await using (var db = app.Service<SystemDb>().Open("test"))
         {
             var requests = await db.Database.SqlQuery<decimal>($"""
-                SELECT value AS "Value" FROM storage_usage_metrics WHERE org_id = {org.Id} AND metric_type = 'api_requests'
+                SELECT value AS "Value" FROM s3_usage_metrics WHERE org_id = {org.Id} AND metric_type = 'api_requests'
                   AND metric_date = {DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime)}
                 """).SingleAsync();
             Assert.Equal(3 + 2 + 1, requests);

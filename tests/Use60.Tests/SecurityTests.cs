@@ -108,18 +108,26 @@ public sealed class SecurityTests(SecurityFixture fixture) : IClassFixture<Secur
         Assert.Equal("20 / 20", Field(page, "[data-factor=suspicious] [data-field=points]"));
         Assert.Equal("30 / 30", Field(page, "[data-factor=rls] [data-field=points]"));
         Assert.Equal("10 / 20", Field(page, "[data-factor=retention-audit] [data-field=points]"));
-        Assert.Contains("Retention policy (0 of 10): Set but not enforced: prospects' data is kept 730 days", Field(page, "[data-factor=retention-audit] [data-field=explanation]"));
+        Assert.Contains("Retention policy (0 of 10): Set but not enforced: Prospects' data is kept 730 days", Field(page, "[data-factor=retention-audit] [data-field=explanation]"));
         Assert.Matches(@"^(\d+) of \1 tables holding tenant data", Field(page, "[data-factor=rls] [data-field=explanation]"));
-        Assert.Equal(["Not in place", "In place", "In place"],
-            new[] { "retention", "access-logging", "erasure" }.Select(r => Field(page, $"[data-requirement={r}] [data-field=status]")));
+        Assert.Equal(["In place", "Not in place", "In place", "In place"],
+            new[] { "retention", "auto-delete", "access-logging", "erasure" }.Select(r => Field(page, $"[data-requirement={r}] [data-field=status]")));
 
         // Auto-delete on: the retention policy is enforced, worth its 10 points and in place for GDPR.
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             await db.OrgSettings.Where(s => s.OrgId == org.Id).ExecuteUpdateAsync(s => s.SetProperty(x => x.AutoDelete, true));
         page = await AdminPages.PageAsync(browser, SecurityModel.PagePath);
         Assert.Equal(("100", "20 / 20", "In place"), (Field(page, "[data-field=score]"), Field(page, "[data-factor=retention-audit] [data-field=points]"),
-            Field(page, "[data-requirement=retention] [data-field=status]")));
+            Field(page, "[data-requirement=auto-delete] [data-field=status]")));
         Assert.Null(page.QuerySelector("[data-field=best-possible]"));
+        // The same report as a file to keep: a self-contained HTML document.
+        var report = await browser.GetAsync(page.QuerySelector("[data-field=gdpr-download]")!.GetAttribute("href"));
+        Assert.Equal(("text/html", "attachment"), (report.Content.Headers.ContentType?.MediaType, report.Content.Headers.ContentDisposition?.DispositionType));
+        Assert.StartsWith("gdpr-report-", report.Content.Headers.ContentDisposition!.FileName!.Trim('"'));
+        var file = await report.Content.ReadAsStringAsync();
+        Assert.Contains("GDPR report: Dashboard", file);
+        Assert.Matches("<tr data-requirement=\"auto-delete\"><th>Auto-delete on</th><td class=\"ok\">In place", file);
+        Assert.DoesNotContain("<script", file);
         await using (var db = fixture.App.Service<SystemDb>().Open("test"))
             await db.OrgSettings.Where(s => s.OrgId == org.Id).ExecuteUpdateAsync(s => s.SetProperty(x => x.AutoDelete, false));
         Assert.Single(page.QuerySelectorAll("h1"));

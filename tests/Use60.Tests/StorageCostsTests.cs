@@ -57,7 +57,7 @@ public sealed class StorageCostsTests
         await using var db = app.Service<SystemDb>().Open("test");
         var rows = await db.Database.SqlQuery<Row>($"""
             SELECT metric_date AS "Date", metric_type AS "Type", value AS "Value", cost_usd AS "Cost", estimated AS "Estimated"
-            FROM storage_usage_metrics WHERE org_id = {org.Id} ORDER BY metric_date, metric_type
+            FROM s3_usage_metrics WHERE org_id = {org.Id} ORDER BY metric_date, metric_type
             """).ToListAsync();
         Assert.Equal(6, rows.Count);
         var sunday = rows.Where(r => r.Date == new DateOnly(2026, 11, 22)).ToDictionary(r => r.Type);
@@ -79,7 +79,7 @@ public sealed class StorageCostsTests
         var owner = await db.Users.AsNoTracking().SingleAsync(u => u.Role == UserRole.Owner && u.SlackUserId!.StartsWith("U0DEMO"));
         var days = (await db.Database.SqlQuery<Row>($"""
                 SELECT metric_date AS "Date", metric_type AS "Type", value AS "Value", cost_usd AS "Cost", estimated AS "Estimated"
-                FROM storage_usage_metrics WHERE org_id = {owner.OrgId} AND metric_type = 'storage_gb'
+                FROM s3_usage_metrics WHERE org_id = {owner.OrgId} AND metric_type = 'storage_gb'
                 """).ToListAsync())
             .Select(r => StorageCosts.ForDay(r.Date, r.Value)).ToList();
         Assert.Equal(60, days.Count);

@@ -174,7 +174,7 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var today = DateOnly.FromDateTime(now.UtcDateTime);
         var existing = (await db.Database.SqlQuery<DateOnly>($"""
-            SELECT metric_date AS "Value" FROM storage_usage_metrics WHERE org_id = {orgId} AND metric_type = 'storage_gb'
+            SELECT metric_date AS "Value" FROM s3_usage_metrics WHERE org_id = {orgId} AND metric_type = 'storage_gb'
             """).ToListAsync(cancellationToken)).ToHashSet();
         var gb = 8.4m;
         for (var i = Days; i >= 1; i--)
@@ -186,7 +186,7 @@ public sealed class DemoSeeder(SystemDb system, IServiceScopeFactory scopes, Tim
             await Recordings.StorageMetrics.UpsertAsync(db, orgId, day, "storage_gb", gb, cost.StorageCost, estimated: false, now, cancellationToken);
             await Recordings.StorageMetrics.UpsertAsync(db, orgId, day, "upload_gb", uploaded, 0m, estimated: false, now, cancellationToken);
             await Recordings.StorageMetrics.UpsertAsync(db, orgId, day, "download_gb", cost.DownloadGb, cost.DownloadCost, estimated: true, now, cancellationToken);
-            for (var metric = 0; metric < 3; metric++) counter.Add("storage_usage_metrics", created: !existing.Contains(day));
+            for (var metric = 0; metric < 3; metric++) counter.Add("s3_usage_metrics", created: !existing.Contains(day));
         }
         await transaction.CommitAsync(cancellationToken);
     }

@@ -26,6 +26,9 @@ public sealed class PrivacyRequest : IOrgOwned
     /// <summary>The person's email (a prospect's): cleared when the request is completed or rejected.</summary>
     public string? SubjectEmail { get; set; }
 
+    /// <summary>Or a member of the org: their user row stays, anonymised, as the owner of the company's records.</summary>
+    public Guid? SubjectUserId { get; set; }
+
     public PrivacyRequestStatus Status { get; set; }
     public Guid RequestedBy { get; set; }
     public DateTimeOffset RequestedAt { get; set; }
@@ -47,9 +50,9 @@ public sealed class PrivacyRequest : IOrgOwned
     public bool IsErasure => Kind is PrivacyRequestKind.RightToBeForgotten or PrivacyRequestKind.Erasure;
 }
 
-/// <summary>What executing an erasure removed: counts, never the data.</summary>
+/// <summary>What executing an erasure removed: counts, never the data. (A member's erasure counts their personal rows as <c>PersonalRows</c>.)</summary>
 public sealed record ErasureResult(int Contacts, int Activities, int Emails, int TranscriptsRemoved, int CalendarEvents, int Recordings, int StoredObjects,
-    int Mentions);
+    int Mentions, int PersonalRows = 0);
 
 /// <summary>A request that cannot be made or decided as asked; the message says why, for the admin.</summary>
 public sealed class PrivacyRequestException(string message) : Exception(message);
@@ -75,10 +78,15 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
     /// <summary>Tables whose text is not scrubbed: the append-only audit log (it holds no personal data by design), the requests themselves, users (erased as users, not as prospects), and the scheduler's and migrations' own.</summary>
     static readonly string[] NotScrubbed = ["security_audit_log", "privacy_requests", "users", "schema_migrations"];
 
-    /// <summary>Creates a pending request (audited); the caller is an owner or admin of <paramref name="db"/>'s org.</summary>
-    public async Task<PrivacyRequest> CreateAsync(Use60Db db, PrivacyRequestKind kind, string? email, HttpContext? http, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a pending request (audited) about a member of the org (<paramref name="userId"/>) or else a prospect's email; the caller is an
+    /// owner or admin of <paramref name="db"/>'s org.
+    /// </summary>
+    public async Task<PrivacyRequest> CreateAsync(Use60Db db, PrivacyRequestKind kind, string? email, HttpContext? http, CancellationToken cancellationToken,
+        Guid? userId = null)
     {
         var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
+        if (userId is { } member) return await CreateForMemberAsync(db, kind, member, http, cancellationToken);
         var address = email?.Trim().ToLowerInvariant() ?? "";
         if (address.Length is 0 or > 320 || address.Count(c => c == '@') != 1 || address.Any(char.IsWhiteSpace) || address.StartsWith('@') || address.EndsWith('@'))
             throw new PrivacyRequestException("Enter the person's email address, such as jane@prospect.com.");
@@ -99,6 +107,32 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         var export = exports.AddForRequest(db, request, http);
         await db.SaveChangesAsync(cancellationToken);
         kick.Kick(export.Id);
+        return request;
+    }
+
+    async Task<PrivacyRequest> CreateForMemberAsync(Use60Db db, PrivacyRequestKind kind, Guid userId, HttpContext? http, CancellationToken cancellationToken)
+    {
+        var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
+        if (kind is not (PrivacyRequestKind.RightToBeForgotten or PrivacyRequestKind.Erasure))
+            throw new PrivacyRequestException("An access or portability request is made for a person's email address (their export); a member exports their own conversations with /sixty export.");
+        var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.Id == userId, cancellationToken)
+                   ?? throw new PrivacyRequestException("There is no such member.");
+        if (user.Role == Orgs.UserRole.Owner)
+            throw new PrivacyRequestException($"{user.Name} is an owner: make them an admin or member on the Team page first.");
+        if (user.Id == me) throw new PrivacyRequestException("Another owner or admin must make a request about you.");
+        if (await db.PrivacyRequests.AnyAsync(r => r.SubjectUserId == userId && (r.Status == PrivacyRequestStatus.Pending || r.Status == PrivacyRequestStatus.Approved),
+                cancellationToken))
+            throw new PrivacyRequestException("There is already an open request about this member.");
+        var now = clock.GetUtcNow();
+        var request = new PrivacyRequest
+        {
+            OrgId = orgId, Kind = kind, SubjectUserId = userId, Status = PrivacyRequestStatus.Pending, RequestedBy = me, RequestedAt = now,
+            ExecuteAfter = now + GracePeriod,
+        };
+        db.PrivacyRequests.Add(request);
+        audit.Record(db, AuditEvents.PrivacyRequestCreated, AuditSeverity.Medium, orgId, me,
+            new { request = request.Id, kind = SnakeCase.ValueOf(kind), subject = "member" }, http);
+        await db.SaveChangesAsync(cancellationToken);
         return request;
     }
 
@@ -151,7 +185,9 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
     {
         await using var db = system.Open("execute an erasure request");
         var request = await db.PrivacyRequests.AsNoTracking().SingleAsync(r => r.Id == requestId, cancellationToken);
-        if (request.Status != PrivacyRequestStatus.Approved || request.SubjectEmail is not { } email) return false;
+        if (request.Status != PrivacyRequestStatus.Approved) return false;
+        if (request.SubjectUserId is { } member) return await ExecuteForMemberAsync(db, request, member, cancellationToken);
+        if (request.SubjectEmail is not { } email) return false;
         var orgId = request.OrgId;
 
         // Found by the email's blind index (emails are sealed at rest); an org without keys has no sealed contacts to find.
@@ -194,21 +230,64 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         var mentions = await ScrubAsync(db, orgId, [email, .. names], cancellationToken);
         var result = new ErasureResult(deleted.Contacts, deleted.Activities, deleted.Emails, deleted.TranscriptsRemoved, calendarEvents, recordingRows, objects,
             mentions);
-        var counts = JsonSerializer.Serialize(result, DbJson.Options);
-        var now = clock.GetUtcNow();
-        await db.PrivacyRequests.Where(r => r.Id == requestId).ExecuteUpdateAsync(r => r.SetProperty(x => x.Status, PrivacyRequestStatus.Completed)
-            .SetProperty(x => x.CompletedAt, now).SetProperty(x => x.SubjectEmail, (string?)null).SetProperty(x => x.Result, counts)
-            .SetProperty(x => x.Error, (string?)null), cancellationToken);
-        // The tombstone: who asked, who approved, counts; never the address or a name.
-        audit.Record(db, AuditEvents.ErasureExecuted, AuditSeverity.High, orgId, null, new
-        {
-            request = requestId, kind = SnakeCase.ValueOf(request.Kind), requested_by = request.RequestedBy, approved_by = request.DecidedBy,
-            deleted = JsonNode.Parse(counts),
-        });
-        await db.SaveChangesAsync(cancellationToken);
+        await CompleteAsync(db, request, result, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Erasure request {RequestId} executed in org {OrgId}: {Contacts} contacts, {Recordings} recordings ({Objects} stored objects), " +
                               "{Mentions} other rows with a mention", requestId, orgId, result.Contacts, result.Recordings, result.StoredObjects, result.Mentions);
+        return true;
+    }
+
+    /// <summary>Marks the request done, keeping counts and no address, and writes the tombstone: who asked, who approved, counts; never the data.</summary>
+    async Task CompleteAsync(Use60Db db, PrivacyRequest request, ErasureResult result, CancellationToken cancellationToken)
+    {
+        var counts = JsonSerializer.Serialize(result, DbJson.Options);
+        var now = clock.GetUtcNow();
+        await db.PrivacyRequests.Where(r => r.Id == request.Id).ExecuteUpdateAsync(r => r.SetProperty(x => x.Status, PrivacyRequestStatus.Completed)
+            .SetProperty(x => x.CompletedAt, now).SetProperty(x => x.SubjectEmail, (string?)null).SetProperty(x => x.Result, counts)
+            .SetProperty(x => x.Error, (string?)null), cancellationToken);
+        audit.Record(db, AuditEvents.ErasureExecuted, AuditSeverity.High, request.OrgId, null, new
+        {
+            request = request.Id, kind = SnakeCase.ValueOf(request.Kind), requested_by = request.RequestedBy, approved_by = request.DecidedBy,
+            deleted = JsonNode.Parse(counts),
+        });
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// A member's own rows: their copilot conversations (with what was recorded about them), preferences, sign-in links, sessions and
+    /// second factor, calendar connection and calendar, pending previews, what use60 sent them and how they responded. The company's
+    /// records they own (deals, contacts, activities, tasks, meetings, recordings) stay, under their anonymised user.
+    /// </summary>
+    static readonly string[] MemberTables =
+    [
+        "copilot_conversations", "copilot_messages", "copilot_tool_executions", "copilot_llm_calls", "copilot_usage", "user_preferences",
+        "admin_login_links", "admin_sessions", "admin_totp", "admin_recovery_codes", "calendar_oauth_states", "calendar_sync_tokens", "calendar_connections",
+        "calendar_events", "pending_actions", "proactive_engagement", "proactive_deliveries", "proactive_snoozes", "proactive_throttles",
+        "slack_sandbox_views", "slack_sandbox_messages", "slack_outbox",
+    ];
+
+    public const string ErasedMember = "Erased member";
+
+    async Task<bool> ExecuteForMemberAsync(Use60Db db, PrivacyRequest request, Guid userId, CancellationToken cancellationToken)
+    {
+        var orgId = request.OrgId;
+        var user = await db.Users.AsNoTracking().SingleAsync(u => u.Id == userId && u.OrgId == orgId, cancellationToken);
+        var needles = new[] { user.Email, user.Name.Contains(' ') && user.Name.Length >= 5 ? user.Name : null }.OfType<string>().ToList();
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var rows = 0;
+        foreach (var table in MemberTables)
+        {
+            var sql = $"DELETE FROM \"{table}\" WHERE org_id = @org AND user_id = @user";   // table names from the list above
+            rows += await db.Database.ExecuteSqlRawAsync(sql, [new NpgsqlParameter("org", orgId), new NpgsqlParameter("user", userId)], cancellationToken);
+        }
+        await db.Users.Where(u => u.Id == userId).ExecuteUpdateAsync(u => u.SetProperty(x => x.Name, ErasedMember).SetProperty(x => x.Email, (string?)null)
+            .SetProperty(x => x.SlackUserId, (string?)null).SetProperty(x => x.Role, Orgs.UserRole.Member).SetProperty(x => x.UpdatedAt, clock.GetUtcNow()),
+            cancellationToken);
+        var mentions = needles.Count == 0 ? 0 : await ScrubAsync(db, orgId, needles, cancellationToken);
+        await CompleteAsync(db, request, new ErasureResult(0, 0, 0, 0, 0, 0, 0, mentions, rows), cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        logger.LogInformation("Erasure request {RequestId} executed in org {OrgId} for member {UserId}: {Rows} personal rows deleted, {Mentions} other rows " +
+                              "with a mention; the user row stays, anonymised", request.Id, orgId, userId, rows, mentions);
         return true;
     }
 

@@ -49,7 +49,7 @@ public sealed class StorageMetrics(SystemDb system, IEnumerable<IStorageMeter> m
             logger.LogWarning("Storage check for {Day}: org {Org} has {Listed} bytes in the store but its kept recordings add up to {Recorded}; " +
                               "the store's figure is recorded (it is what is billed)", day, mismatch.OrgId, mismatch.Listed, mismatch.Recorded);
         var previous = (await db.Database.SqlQuery<OrgGb>($"""
-                SELECT org_id AS "OrgId", value AS "Gb" FROM storage_usage_metrics WHERE metric_date = {day.AddDays(-1)} AND metric_type = 'storage_gb'
+                SELECT org_id AS "OrgId", value AS "Gb" FROM s3_usage_metrics WHERE metric_date = {day.AddDays(-1)} AND metric_type = 'storage_gb'
                 """).ToListAsync(cancellationToken)).ToDictionary(r => r.OrgId, r => r.Gb);
         var now = clock.GetUtcNow();
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
@@ -95,10 +95,10 @@ public sealed class StorageMetrics(SystemDb system, IEnumerable<IStorageMeter> m
     {
         var day = DateOnly.FromDateTime(at.UtcDateTime);
         return db.Database.ExecuteSqlAsync($"""
-            INSERT INTO storage_usage_metrics (org_id, metric_date, metric_type, value, cost_usd, estimated, recorded_at)
+            INSERT INTO s3_usage_metrics (org_id, metric_date, metric_type, value, cost_usd, estimated, recorded_at)
             VALUES ({orgId}, {day}, 'api_requests', {requests}, {Math.Round(requests * StorageCosts.PerThousandRequests / 1000m, 6)}, false, {at})
             ON CONFLICT (org_id, metric_date, metric_type)
-            DO UPDATE SET value = storage_usage_metrics.value + excluded.value, cost_usd = storage_usage_metrics.cost_usd + excluded.cost_usd,
+            DO UPDATE SET value = s3_usage_metrics.value + excluded.value, cost_usd = s3_usage_metrics.cost_usd + excluded.cost_usd,
                           recorded_at = excluded.recorded_at
             """, cancellationToken);
     }
@@ -106,7 +106,7 @@ public sealed class StorageMetrics(SystemDb system, IEnumerable<IStorageMeter> m
     public static Task UpsertAsync(Use60Db db, Guid orgId, DateOnly day, string type, decimal value, decimal cost, bool estimated, DateTimeOffset now,
         CancellationToken cancellationToken) =>
         db.Database.ExecuteSqlAsync($"""
-            INSERT INTO storage_usage_metrics (org_id, metric_date, metric_type, value, cost_usd, estimated, recorded_at)
+            INSERT INTO s3_usage_metrics (org_id, metric_date, metric_type, value, cost_usd, estimated, recorded_at)
             VALUES ({orgId}, {day}, {type}, {value}, {Math.Round(cost, 6)}, {estimated}, {now})
             ON CONFLICT (org_id, metric_date, metric_type)
             DO UPDATE SET value = excluded.value, cost_usd = excluded.cost_usd, estimated = excluded.estimated, recorded_at = excluded.recorded_at

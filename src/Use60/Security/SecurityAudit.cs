@@ -59,7 +59,10 @@ public static class AuditEvents
     public const string SkillRestored = "admin.skill_restored";
     public const string RecordingUploadRetried = "admin.recording_upload_retried";
 
-    /// <summary>The copilot read contact data for a rep: a search by name (resolve_entity, or a name in an action) or one contact's details.</summary>
+    /// <summary>
+    /// Contact data was read: by the copilot for a rep (a search by name — resolve_entity, or a name in an action — or one contact's details),
+    /// or in the admin site where contacts' PII is opened (<c>via</c> says which).
+    /// </summary>
     public const string ContactsRead = "copilot.contacts_read";
 
     /// <summary>

@@ -47,13 +47,13 @@ public sealed class SecurityDashboard(Use60Db db, SecurityAudit audit, TimeProvi
     static readonly string[] AppendOnlyTriggers = ["security_audit_log_no_update_or_delete", "security_audit_log_no_truncate"];
 
     /// <summary>The org's retention policy in words, and whether it is enforced (auto-delete on): Settings → Data retention.</summary>
-    async Task<(bool Enforced, string Words)> RetentionAsync(CancellationToken cancellationToken)
+    async Task<(bool Enforced, string Policy, string Words)> RetentionAsync(CancellationToken cancellationToken)
     {
         var settings = await db.OrgSettings.AsNoTracking().SingleAsync(cancellationToken);
-        var policy = $"prospects' data is kept {settings.RetentionDays} days after their last activity ({settings.EuRetentionDays} for EU residents)";
+        var policy = $"Prospects' data is kept {settings.RetentionDays} days after their last activity ({settings.EuRetentionDays} for EU residents).";
         return settings.AutoDelete
-            ? (true, $"Enforced: {policy}, and the privacy-retention job deletes what is past its date every night.")
-            : (false, $"Set but not enforced: {policy}, but auto-delete is off, so nothing is deleted (Settings → Data retention).");
+            ? (true, policy, $"Enforced: {policy} The privacy-retention job deletes what is past its date every night.")
+            : (false, policy, $"Set but not enforced: {policy} Auto-delete is off, so nothing is deleted (Settings → Data retention).");
     }
 
     sealed record SeverityCount(AuditSeverity Severity, int Count);
@@ -189,7 +189,10 @@ public sealed class SecurityDashboard(Use60Db db, SecurityAudit audit, TimeProvi
         var retention = await RetentionAsync(cancellationToken);
         return
         [
-            new ComplianceItem("retention", "Retention policy set", retention.Enforced ? ComplianceStatus.InPlace : ComplianceStatus.NotInPlace, retention.Words),
+            new ComplianceItem("retention", "Retention policy set", ComplianceStatus.InPlace, retention.Policy + " Settings → Data retention."),
+            new ComplianceItem("auto-delete", "Auto-delete on", retention.Enforced ? ComplianceStatus.InPlace : ComplianceStatus.NotInPlace,
+                retention.Enforced ? "On: contacts past their date are deleted every night at 02:00 UTC, and the audit log counts what went."
+                    : "Off: contacts past their retention date are kept until someone deletes them (Settings → Data retention)."),
             new ComplianceItem("access-logging", "Access logging on", appendOnly ? ComplianceStatus.InPlace : ComplianceStatus.NotInPlace,
                 (appendOnly ? "On. " : "On, but its append-only protection is missing, so entries could be changed or deleted. ") +
                 "Admin sign-ins, refusals and admin actions, and every copilot lookup of contact data, go to the security audit log: " +
@@ -227,5 +230,29 @@ public sealed class SecurityDashboard(Use60Db db, SecurityAudit audit, TimeProvi
             : $"{open.Count} open ({open.Count(r => r.Status == Privacy.PrivacyRequestStatus.Pending)} waiting for approval{oldest})" +
               (overdue > 0 ? $"; {overdue} approved more than 30 days ago and not yet carried out." : "; none overdue.");
         return new ComplianceItem("erasure", "Erasure requests handled in time", overdue == 0 ? ComplianceStatus.InPlace : ComplianceStatus.NotInPlace, words);
+    }
+}
+
+/// <summary>The GDPR report (<see cref="SecurityDashboard.GdprAsync"/>) as one HTML document with its own styles: it opens anywhere, offline.</summary>
+public static class GdprReport
+{
+    public static string Html(string org, DateTimeOffset at, IReadOnlyList<ComplianceItem> items)
+    {
+        static string E(string text) => System.Net.WebUtility.HtmlEncode(text);
+        var rows = string.Concat(items.Select(item =>
+        {
+            var inPlace = item.Status == ComplianceStatus.InPlace;
+            return $"""<tr data-requirement="{E(item.Key)}"><th>{E(item.Requirement)}</th><td class="{(inPlace ? "ok" : "missing")}">{(inPlace ? "In place" : "Not in place")}</td><td>{E(item.Explanation)}</td></tr>""";
+        }));
+        return $$"""
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><title>GDPR report · {{E(org)}}</title>
+            <style>body{font:14px/1.5 system-ui,sans-serif;margin:2rem;max-width:60rem}table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:.4rem .6rem;text-align:left;vertical-align:top}.ok{color:#1b6e2e}.missing{color:#a12a1a;font-weight:600}</style>
+            </head><body>
+            <h1>GDPR report: {{E(org)}}</h1>
+            <p>Made by use60 on {{at.ToString("d MMMM yyyy 'at' HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture)}}.</p>
+            <table><thead><tr><th>Requirement</th><th>Status</th><th>Details</th></tr></thead><tbody>{{rows}}</tbody></table>
+            </body></html>
+            """;
     }
 }

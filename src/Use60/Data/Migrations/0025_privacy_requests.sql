@@ -8,6 +8,8 @@ CREATE TABLE privacy_requests (
     org_id          uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
     kind            text NOT NULL CHECK (kind IN ('right_to_be_forgotten', 'erasure', 'access', 'portability')),
     subject_email   text CHECK (subject_email IS NULL OR subject_email ~ '^[^@\s]+@[^@\s]+$'),
+    -- A member of the org instead of a prospect: after the erasure the user row stays, anonymised, as the owner of the company's records.
+    subject_user_id uuid,
     status          text NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'completed')),
     requested_by    uuid NOT NULL,
     requested_at    timestamptz NOT NULL,
@@ -20,10 +22,13 @@ CREATE TABLE privacy_requests (
     UNIQUE (org_id, id),
     CHECK (decided_by IS NULL OR decided_by <> requested_by),
     CHECK ((status = 'completed') = (completed_at IS NOT NULL)),
-    -- Done or refused, the request keeps no trace of whom it was about.
-    CHECK ((status IN ('completed', 'rejected')) = (subject_email IS NULL)),
+    -- About a prospect (email) or a member (user), never both; done or refused, it keeps no prospect's address.
+    CHECK (subject_email IS NULL OR subject_user_id IS NULL),
+    CHECK (status NOT IN ('completed', 'rejected') OR subject_email IS NULL),
+    CHECK (status IN ('completed', 'rejected') OR subject_email IS NOT NULL OR subject_user_id IS NOT NULL),
     FOREIGN KEY (org_id, requested_by) REFERENCES users (org_id, id),
-    FOREIGN KEY (org_id, decided_by) REFERENCES users (org_id, id)
+    FOREIGN KEY (org_id, decided_by) REFERENCES users (org_id, id),
+    FOREIGN KEY (org_id, subject_user_id) REFERENCES users (org_id, id)
 );
 CREATE INDEX privacy_requests_due ON privacy_requests (execute_after) WHERE status = 'approved';
 

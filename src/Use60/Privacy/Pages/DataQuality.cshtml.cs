@@ -10,7 +10,7 @@ namespace Use60.Privacy.Pages;
 /// the contacts the admin may see (all of them while the org shares its CRM). A contact is shown as first name, last initial and
 /// company, and its gaps by field name: never an email address, a phone number or a URL.
 /// </summary>
-public sealed class DataQualityModel(Use60Db db) : PageModel
+public sealed class DataQualityModel(Use60Db db, Security.SecurityAudit audit) : PageModel
 {
     public const string PagePath = "/admin/data-quality";
     public const int LowestShown = 25;
@@ -47,6 +47,12 @@ public sealed class DataQualityModel(Use60Db db) : PageModel
         Lowest = [.. lowest.Select(c => new Line(c.Id, ShortName(c.FirstName, c.LastName),
             c.CompanyId is { } company ? companies.GetValueOrDefault(company) : null, owners.GetValueOrDefault(c.UserId, "(former member)"),
             c.DataQualityScore, ContactQuality.Assess(c.FirstName, c.LastName, c.Title, c.CompanyId, c.Email, c.Phone, c.LinkedinUrl).Describe()))];
+        // Their email, phone and LinkedIn were opened to say what is wrong with them: a read of PII, audited like the copilot's.
+        if (lowest.Count > 0)
+        {
+            audit.RecordContactsRead(db, "admin:data-quality", lowest.Count);
+            await db.SaveChangesAsync(cancellationToken);
+        }
         CrmShared = await db.OrgSettings.AsNoTracking().Select(s => (bool?)s.EnableCrmSharing).SingleOrDefaultAsync(cancellationToken) ?? true;
     }
 

@@ -23,13 +23,18 @@ public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, PrivacyEx
     /// <summary>Person and org exports (row-level security: a user's own conversation exports are never shown here).</summary>
     public IReadOnlyList<PrivacyExport> Exports { get; private set; } = [];
 
-    Dictionary<Guid, string> names = [];
-
-    public string NameOf(Guid userId) => names.GetValueOrDefault(userId, "someone who left");
+    public string NameOf(Guid userId) => Names.GetValueOrDefault(userId, "someone who left");
     public Guid Me { get; private set; }
     public DateTimeOffset Now { get; private set; }
 
     [BindProperty] public string? Email { get; set; }
+
+    /// <summary>Or a member of the team (not an owner): chosen, the email is not used.</summary>
+    [BindProperty] public Guid? UserId { get; set; }
+
+    /// <summary>Members a request can be about, and everyone's name for the table.</summary>
+    public IReadOnlyList<(Guid Id, string Name)> Members { get; private set; } = [];
+    public IReadOnlyDictionary<Guid, string> Names { get; private set; } = new Dictionary<Guid, string>();
     [BindProperty] public PrivacyRequestKind Kind { get; set; } = PrivacyRequestKind.RightToBeForgotten;
     public string? Problem { get; private set; }
 
@@ -42,7 +47,7 @@ public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, PrivacyEx
     {
         try
         {
-            var request = await requests.CreateAsync(db, Kind, Email, HttpContext, cancellationToken);
+            var request = await requests.CreateAsync(db, Kind, Email, HttpContext, cancellationToken, UserId);
             Notice = request.IsErasure
                 ? $"Request made. Another owner or admin must approve it; it is carried out from {request.ExecuteAfter:d MMM yyyy} (30 days' grace)."
                 : "Request made: an export of the person's data is being written; it appears under Exports with its download link when ready.";
@@ -90,8 +95,11 @@ public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, PrivacyEx
     async Task LoadAsync(CancellationToken cancellationToken)
     {
         (Me, Now) = (AdminClaims.Signed(User).UserId, clock.GetUtcNow());
-        names = await db.Users.AsNoTracking().ToDictionaryAsync(u => u.Id, u => u.Name, cancellationToken);
+        var users = await db.Users.AsNoTracking().OrderBy(u => u.Name).ToListAsync(cancellationToken);
+        var names = users.ToDictionary(u => u.Id, u => u.Name);
+        Names = names;
         Exports = await db.PrivacyExports.AsNoTracking().OrderByDescending(e => e.RequestedAt).Take(100).ToListAsync(cancellationToken);
+        Members = [.. users.Where(u => u.Role != Orgs.UserRole.Owner && u.Id != Me && u.Name != PrivacyRequests.ErasedMember).Select(u => (u.Id, u.Name))];
         var rows = await db.PrivacyRequests.AsNoTracking().OrderByDescending(r => r.RequestedAt).Take(200).ToListAsync(cancellationToken);
         Lines = [.. rows.Select(r => new Line(r, names.GetValueOrDefault(r.RequestedBy, "someone who left"),
             r.DecidedBy is { } decider ? names.GetValueOrDefault(decider, "someone who left") : null,

@@ -32,7 +32,7 @@ public sealed class StorageModel(Use60Db db, TimeProvider clock) : PageModel
         var from = since < monthStart ? since : monthStart;
         var metrics = await db.Database.SqlQuery<Metric>($"""
             SELECT metric_date AS "Date", metric_type AS "Type", value AS "Value", cost_usd AS "Cost"
-            FROM storage_usage_metrics WHERE metric_date >= {from} AND metric_type IN ('storage_gb', 'download_gb')
+            FROM s3_usage_metrics WHERE metric_date >= {from} AND metric_type IN ('storage_gb', 'download_gb')
             """).ToListAsync(cancellationToken);
         var byDay = metrics.GroupBy(m => m.Date).OrderBy(g => g.Key).Select(g =>
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.EntityFrameworkCore;
 using Use60.Admin;
 using Use60.Data;
 
@@ -28,6 +29,15 @@ public sealed class SecurityModel(SecurityDashboard dashboard) : PageModel
         Health = await dashboard.HealthAsync(cancellationToken);
         (Open, Resolved) = await dashboard.IncidentsAsync(cancellationToken);
         Gdpr = await dashboard.GdprAsync(cancellationToken);
+    }
+
+    /// <summary>The GDPR report as a self-contained HTML file, to keep or send on (an auditor, a customer's DPO).</summary>
+    public async Task<IActionResult> OnGetGdprReportAsync([FromServices] Use60Db db, [FromServices] TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var org = await db.Orgs.AsNoTracking().SingleAsync(cancellationToken);
+        var now = clock.GetUtcNow();
+        var html = GdprReport.Html(org.Name, now, await dashboard.GdprAsync(cancellationToken));
+        return File(System.Text.Encoding.UTF8.GetBytes(html), "text/html; charset=utf-8", $"gdpr-report-{now:yyyy-MM-dd}.html");
     }
 
     public async Task<IActionResult> OnPostResolveAsync([FromForm] long incident, [FromForm] string? note, CancellationToken cancellationToken)
