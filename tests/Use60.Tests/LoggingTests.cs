@@ -13,6 +13,7 @@ public sealed class LoggingTests
     const string BotToken = "xoxb-1111111111-2222222222-TopSecretBotToken";
     const string SigningSecret = "8f742231b10e8888abcd99yyyzzz85a5";
     const string OpenAiKey = "sk-test-OpenAiKeyThatMustNeverBeLogged";
+    const string ExportToken = "ExportDownloadTokenThatIsACredential42";
 
     static LogEvent Event(string template, Exception? exception = null, params LogEventProperty[] properties) =>
         new(DateTimeOffset.UtcNow, LogEventLevel.Warning, exception, new MessageTemplateParser().Parse(template), properties);
@@ -96,8 +97,11 @@ public sealed class LoggingTests
             request.Headers.UserAgent.ParseAdd("curl/8.0");
             request.Headers.Add("X-Slack-Signature", "v0=" + SigningSecret);
             await client.SendAsync(request);
+            // An export's one-time download link: the token is the credential (an unknown one is a 410 page, still logged).
+            Assert.Equal(410, (int)(await client.GetAsync($"/exports/{ExportToken}")).StatusCode);
         }
         var output = app.Output;
+        Assert.DoesNotContain(ExportToken, output);
 
         foreach (var secret in new[] { BotToken, SigningSecret, OpenAiKey, password })
             Assert.DoesNotContain(secret, output);
@@ -111,7 +115,8 @@ public sealed class LoggingTests
             admin.GetProperty("@m").GetString());
         Assert.Equal("Debug", requests.Single(e => e.GetProperty("RequestPath").GetString() == "/healthz").GetProperty("@l").GetString());
         Assert.Contains(requests, e => e.GetProperty("RequestPath").GetString() == $"/admin/{SecretRedactor.Mask}");
-        Assert.Equal(6, requests.Count);
+        Assert.Equal(7, requests.Count);
+        Assert.Contains(requests, e => e.GetProperty("RequestPath").GetString() == $"/exports/{SecretRedactor.Mask}");
         // Nothing the app does on an ordinary visit deserves a warning. (Stopping can cut short a scheduler query, which Quartz
         // reports as a failed rollback of a cancelled operation: that is the stop, not the visit.)
         var stopping = events.FindIndex(e => e.GetProperty("@m").GetString() == "Application is shutting down...");

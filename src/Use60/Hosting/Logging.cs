@@ -63,7 +63,7 @@ public static class Use60Logging
         ? new ExpressionTemplate("{ {@t: UtcDateTime(@t), @l: @l, @m: @m, @mt: @mt, @x: @x, @tr: @tr, @sp: @sp, ..@p} }\n")
         : new MessageTemplateTextFormatter(TextTemplate);
 
-    /// <summary>One line per HTTP request with its status and duration; query strings (sign-in tokens) are never logged.</summary>
+    /// <summary>One line per HTTP request with its status and duration; query strings (sign-in tokens) are never logged, nor download tokens (<see cref="SecretRedactor"/>).</summary>
     public static WebApplication UseUse60RequestLogging(this WebApplication app)
     {
         app.UseSerilogRequestLogging(options =>
@@ -79,8 +79,8 @@ public static class Use60Logging
 }
 
 /// <summary>
-/// Finds secrets in rendered log text: every configured secret value, and anything shaped like a Slack token
-/// (workspaces installed through OAuth bring tokens that are not in the configuration).
+/// Finds secrets in rendered log text: every configured secret value, anything shaped like a Slack token (workspaces installed
+/// through OAuth bring tokens that are not in the configuration), and the token in an export's download link.
 /// </summary>
 public sealed partial class SecretRedactor
 {
@@ -102,10 +102,16 @@ public sealed partial class SecretRedactor
     {
         if (search is not null && text.AsSpan().IndexOfAny(search) >= 0)
             foreach (var secret in secrets) text = text.Replace(secret, Mask, StringComparison.Ordinal);
+        if (text.Contains(Privacy.PrivacyExports.DownloadPath, StringComparison.OrdinalIgnoreCase))
+            text = DownloadLink().Replace(text, "${path}" + Mask);
         return text.Contains("xox", StringComparison.Ordinal) || text.Contains("xapp-", StringComparison.Ordinal)
             ? SlackToken().Replace(text, Mask)
             : text;
     }
+
+    /// <summary>An export's one-time download link (<see cref="Privacy.PrivacyExports.DownloadPath"/>): the path's last segment is the credential.</summary>
+    [GeneratedRegex(@"(?<path>" + Privacy.PrivacyExports.DownloadPath + @")[^/?#\s""]+", RegexOptions.IgnoreCase)]
+    private static partial Regex DownloadLink();
 
     [GeneratedRegex(@"\b(?:xox[abposre]|xapp)-[0-9A-Za-z-]{8,}")]
     private static partial Regex SlackToken();
