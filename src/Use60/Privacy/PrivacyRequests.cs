@@ -75,8 +75,14 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
 
     public const string Erased = "[erased]";
 
-    /// <summary>Tables whose text is not scrubbed: the append-only audit log (it holds no personal data by design), the requests themselves, users (erased as users, not as prospects), and the scheduler's and migrations' own.</summary>
-    static readonly string[] NotScrubbed = ["security_audit_log", "privacy_requests", "users", "schema_migrations"];
+    /// <summary>
+    /// Tables whose text is not scrubbed: the append-only audit log (it holds no personal data by design) and the append-only
+    /// histories of the org's own profile and skills (their triggers refuse updates; they hold the company's texts, not prospects'),
+    /// the requests and exports themselves (an erasure closes its own; an export's address is cleared when it is done), users
+    /// (erased as users, not as prospects), and the scheduler's and migrations' own.
+    /// </summary>
+    static readonly string[] NotScrubbed =
+        ["security_audit_log", "org_profile_revisions", "skill_override_revisions", "privacy_requests", "privacy_exports", "users", "schema_migrations"];
 
     /// <summary>
     /// Creates a pending request (audited) about a member of the org (<paramref name="userId"/>) or else a prospect's email; the caller is an
@@ -140,14 +146,19 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
     public async Task DecideAsync(Use60Db db, Guid requestId, bool approve, HttpContext? http, CancellationToken cancellationToken)
     {
         var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
-        var request = await db.PrivacyRequests.SingleOrDefaultAsync(r => r.Id == requestId, cancellationToken)
+        var request = await db.PrivacyRequests.AsNoTracking().SingleOrDefaultAsync(r => r.Id == requestId, cancellationToken)
                       ?? throw new PrivacyRequestException("There is no such request.");
         if (request.Status != PrivacyRequestStatus.Pending) throw new PrivacyRequestException("That request has already been decided.");
         if (!request.IsErasure) throw new PrivacyRequestException("Access and portability requests need no approval: they are answered with an export.");
         if (request.RequestedBy == me)
             throw new PrivacyRequestException("Another owner or admin must decide this request: nobody approves their own erasure request.");
-        (request.Status, request.DecidedBy, request.DecidedAt) = (approve ? PrivacyRequestStatus.Approved : PrivacyRequestStatus.Rejected, me, clock.GetUtcNow());
-        if (!approve) request.SubjectEmail = null;
+        // Decided once, whoever clicks at the same moment: only a request still pending changes.
+        var now = clock.GetUtcNow();
+        var status = approve ? PrivacyRequestStatus.Approved : PrivacyRequestStatus.Rejected;
+        var decided = await db.PrivacyRequests.Where(r => r.Id == requestId && r.Status == PrivacyRequestStatus.Pending)
+            .ExecuteUpdateAsync(r => r.SetProperty(x => x.Status, status).SetProperty(x => x.DecidedBy, me).SetProperty(x => x.DecidedAt, now)
+                .SetProperty(x => x.SubjectEmail, x => approve ? x.SubjectEmail : null), cancellationToken);
+        if (decided == 0) throw new PrivacyRequestException("That request has already been decided.");
         audit.Record(db, approve ? AuditEvents.PrivacyRequestApproved : AuditEvents.PrivacyRequestRejected, AuditSeverity.Medium, orgId, me,
             new { request = request.Id }, http);
         await db.SaveChangesAsync(cancellationToken);
@@ -314,7 +325,8 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
               AND c.table_name NOT LIKE 'qrtz%' AND NOT (c.table_name = ANY({NotScrubbed}))
             ORDER BY 1, 2
             """).ToListAsync(cancellationToken);
-        var pattern = string.Join('|', needles.Select(Escape));
+        // Whole words only (\m, \M): erasing ann@x.com must not touch joann@x.com, nor "Jo Smith" turn "Jo Smithson" into "[erased]son".
+        var pattern = @"\m(?:" + string.Join('|', needles.Select(Escape)) + @")\M";
         var changed = 0;
         foreach (var column in columns.Where(c => c.HasOrg || c.Table is "webhook_inbox" or "slack_inbox"))
         {

@@ -31,6 +31,9 @@ CREATE TABLE privacy_requests (
     FOREIGN KEY (org_id, subject_user_id) REFERENCES users (org_id, id)
 );
 CREATE INDEX privacy_requests_due ON privacy_requests (execute_after) WHERE status = 'approved';
+-- One open request per person, even when two admins make one at the same moment.
+CREATE UNIQUE INDEX privacy_requests_open_email ON privacy_requests (org_id, subject_email) WHERE status IN ('pending', 'approved');
+CREATE UNIQUE INDEX privacy_requests_open_user ON privacy_requests (org_id, subject_user_id) WHERE status IN ('pending', 'approved');
 
 -- An org's owners and admins see and change its requests; the job works as the system.
 ALTER TABLE privacy_requests ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
