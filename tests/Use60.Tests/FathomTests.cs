@@ -273,6 +273,13 @@ public sealed class FathomTests(FathomFixture fixture) : IClassFixture<FathomFix
         Assert.Equal(org[1].Id, meeting.OwnerUserId);
         Assert.Equal(("landed", org.Id), await LedgerAsync(IdOf(recording)) is var l ? (l!.Status, l.OrgId) : default);
         Assert.Equal(1, await PacksAsync(org[1]));
+
+        // One whose recorder never joins is forgotten after the 30 days it is tried for.
+        var stranger = FakeFathom.Recording($"nobody.{Guid.NewGuid():N}@elsewhere.example", "Stranger call", Now.AddMinutes(-2), ("Bo", 0, "Hi."));
+        Assert.Equal("ignored", await SendAsync(client, stranger));
+        var later = ActivatorUtilities.CreateInstance<FathomRecordings>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(Now + FathomPull.RetryUnmatchedFor));
+        await later.RetryUnmatchedAsync(FathomPull.RetryUnmatchedFor, default);
+        Assert.Null(await LedgerAsync(IdOf(stranger)));
     }
 
     [Fact]

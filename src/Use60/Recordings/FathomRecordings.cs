@@ -156,11 +156,16 @@ public sealed class FathomRecordings(SystemDb system, IServiceScopeFactory scope
     sealed record Unmatched(string RecordingId, string Payload, string Via);
 
     /// <summary>
-    /// The unmatched recordings of the last <paramref name="within"/>, tried again (their rep may have been added since). Returns how
-    /// many landed now.
+    /// The unmatched recordings of the last <paramref name="within"/>, tried again (their rep may have been added since); older ones are
+    /// deleted. Returns how many landed now.
     /// </summary>
     public async Task<int> RetryUnmatchedAsync(TimeSpan within, CancellationToken cancellationToken)
     {
+        // Past the wait, an unmatched recording is forgotten: its payload is a transcript of people nobody here answers for.
+        await using (var db = system.Open("forget unmatched Fathom recordings past their wait"))
+            await db.Database.ExecuteSqlAsync($"""
+                DELETE FROM fathom_recordings WHERE status = 'unmatched' AND first_seen_at <= {clock.GetUtcNow() - within}
+                """, cancellationToken);
         List<Unmatched> waiting;
         await using (var db = system.Open("find unmatched Fathom recordings"))
             waiting = await db.Database.SqlQuery<Unmatched>($"""
