@@ -20,7 +20,7 @@ public sealed class JobsPageTests
         await using var app = new Use60App(database, new Dictionary<string, string?> { ["Jobs:Enabled"] = "true" });
         var org = await TestData.CreateOrgAsync(app.Services, "Operators", UserRole.Owner, UserRole.Member);
         var jobs = app.Service<ScheduledJobs>().All;
-        Assert.Equal(["pipeline-digest", "meeting-briefs", "task-reminders", "win-loss", "deal-stalls", "calendar-sync", "notetaker-autojoin", "recording-uploads", "fathom-pull", "transcription-retries", "webhook-inbox-cleanup", "storage-metrics", "privacy-retention", "privacy-requests", "privacy-exports", "security-monitor"], jobs.Select(j => j.Name));
+        Assert.Equal(["pipeline-digest", "meeting-briefs", "task-reminders", "win-loss", "deal-stalls", "calendar-sync", "notetaker-autojoin", "recording-uploads", "fathom-pull", "transcription-retries", "inbox-cleanup", "storage-metrics", "privacy-retention", "privacy-requests", "privacy-exports", "security-monitor"], jobs.Select(j => j.Name));
         await using var db = app.Service<SystemDb>().Open("test");
         await FakeSlack.WaitUntilAsync(() => db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM qrtz_triggers").ToList().Single() == jobs.Count,
             "the schedule in the cluster", seconds: 30);

@@ -269,7 +269,7 @@ public sealed class TranscriptionTests(TranscriptionFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task Webhook_deliveries_older_than_14_days_are_deleted_and_newer_ones_kept_to_recognise_repeats()
+    public async Task Webhook_deliveries_and_slack_callbacks_older_than_14_days_are_deleted_and_newer_ones_kept_to_recognise_repeats()
     {
         var tag = Guid.NewGuid().ToString("N");
         const string Empty = "{}";
@@ -283,6 +283,16 @@ public sealed class TranscriptionTests(TranscriptionFixture fixture) : IClassFix
         Assert.True(await inbox.DeleteOldAsync(default) >= 2);
         var left = await SystemAsync(db => db.Database.SqlQuery<string>($"SELECT delivery_id AS \"Value\" FROM webhook_inbox WHERE delivery_id LIKE {"%" + tag}").ToListAsync());
         Assert.Equal(["recent-" + tag], left);
+
+        // Slack's callbacks hold what people typed: the same 14 days.
+        await SystemAsync(db => db.Database.ExecuteSqlAsync($"""
+            INSERT INTO slack_inbox (dedupe_key, kind, payload, received_at) VALUES
+                ({"old-" + tag}, 'event', {Empty}::jsonb, {Now.AddDays(-15)}), ({"recent-" + tag}, 'event', {Empty}::jsonb, {Now.AddDays(-13)})
+            """));
+        var slack = ActivatorUtilities.CreateInstance<Slack.SlackInbox>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(Now));
+        Assert.True(await slack.DeleteOldAsync(WebhookInbox.Kept, default) >= 1);
+        var kept = await SystemAsync(db => db.Database.SqlQuery<string>($"SELECT dedupe_key AS \"Value\" FROM slack_inbox WHERE dedupe_key LIKE {"%" + tag}").ToListAsync());
+        Assert.Equal(["recent-" + tag], kept);
     }
 
     RecordingTranscription RetriesAt(DateTimeOffset instant) =>

@@ -82,8 +82,8 @@ public static class ProactiveFeature
                 "Fathom: recordings created since the last pull (webhooks bring them at once), each onto its recorder's meetings");
             Every<Recordings.TranscriptionRetryJob>(quartz, jobs, "transcription-retries", "0 0/5 * ? * *",
                 "Gladia transcriptions to ask for again, and Gladia jobs whose callback has not come");
-            Every<Recordings.WebhookInboxCleanupJob>(quartz, jobs, "webhook-inbox-cleanup", "0 30 3 * * ?",
-                "Deletes webhook deliveries older than 14 days (03:30 UTC)");
+            Every<Recordings.InboxCleanupJob>(quartz, jobs, "inbox-cleanup", "0 30 3 * * ?",
+                "Deletes webhook deliveries and Slack callbacks older than 14 days (03:30 UTC)");
             Every<Recordings.StorageMetricsJob>(quartz, jobs, "storage-metrics", "0 0 0 * * ?", "Each org's storage and its cost for the day that ended (00:00 UTC)");
             Every<Privacy.PrivacyRetentionJob>(quartz, jobs, "privacy-retention", "0 0 2 * * ?",
                 "Retention (02:00 UTC): deletes contacts past their date where auto-delete is on; archives and deletes old copilot conversations");

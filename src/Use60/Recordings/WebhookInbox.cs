@@ -71,7 +71,7 @@ public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<We
 
     sealed record Deleted(int All, int Unprocessed);
 
-    /// <summary>The webhook-inbox-cleanup job: deletes deliveries received more than <see cref="Kept"/> ago. Returns how many.</summary>
+    /// <summary>The inbox-cleanup job's share: deletes deliveries received more than <see cref="Kept"/> ago. Returns how many.</summary>
     public async Task<int> DeleteOldAsync(CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
@@ -113,9 +113,14 @@ public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<We
     }
 }
 
-/// <summary>Daily at 03:30 UTC: old webhook deliveries are deleted (<see cref="WebhookInbox.DeleteOldAsync"/>).</summary>
+/// <summary>Daily at 03:30 UTC: webhook deliveries and Slack callbacks older than <see cref="WebhookInbox.Kept"/> are deleted.</summary>
 [DisallowConcurrentExecution]
-public sealed class WebhookInboxCleanupJob(WebhookInbox inbox) : IJob
+public sealed class InboxCleanupJob(WebhookInbox webhooks, Slack.SlackInbox slack, ILogger<InboxCleanupJob> logger) : IJob
 {
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await inbox.DeleteOldAsync(cancellationToken);
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
+    {
+        await webhooks.DeleteOldAsync(cancellationToken);
+        if (await slack.DeleteOldAsync(WebhookInbox.Kept, cancellationToken) is > 0 and var deleted)
+            logger.LogInformation("Deleted {Count} Slack callbacks older than {Days} days", deleted, WebhookInbox.Kept.TotalDays);
+    }
 }

@@ -31,6 +31,16 @@ public sealed class SlackInbox(SystemDb system, SlackInboxWorker worker, TimePro
         worker.Enqueue(accepted.Id, inline);
         return accepted.Id;
     }
+
+    /// <summary>
+    /// The inbox-cleanup job's share: callbacks received more than <paramref name="kept"/> ago are deleted (Slack retries within minutes;
+    /// a payload holds what people typed). Returns how many.
+    /// </summary>
+    public async Task<int> DeleteOldAsync(TimeSpan kept, CancellationToken cancellationToken)
+    {
+        await using var db = system.Open("delete old Slack callbacks");
+        return await db.Database.ExecuteSqlAsync($"DELETE FROM slack_inbox WHERE received_at < {clock.GetUtcNow() - kept}", cancellationToken);
+    }
 }
 
 /// <summary>

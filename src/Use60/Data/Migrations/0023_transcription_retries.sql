@@ -6,5 +6,6 @@ ALTER TABLE recordings
     ADD COLUMN transcription_check_at timestamptz;
 CREATE INDEX recordings_transcription_check ON recordings (transcription_check_at) WHERE transcription_check_at IS NOT NULL;
 
--- Old webhook deliveries are deleted by the webhook-inbox-cleanup job; this finds them.
+-- Old webhook deliveries and Slack callbacks are deleted by the inbox-cleanup job; these find them.
 CREATE INDEX webhook_inbox_received ON webhook_inbox (received_at);
+CREATE INDEX slack_inbox_received ON slack_inbox (received_at);
