@@ -99,6 +99,9 @@ public sealed class ErasureTests(ErasureFixture fixture) : IClassFixture<Erasure
         Assert.True(await SystemAsync(db => db.Deals.AnyAsync(d => d.Id == seeded.Deal && d.PrimaryContactId == null)));
         var shared = await SystemAsync(db => db.CalendarEvents.AsNoTracking().SingleAsync(e => e.Id == seeded.SharedEvent));
         Assert.Equal([rep.Email!, bystander], shared.Attendees.Select(a => a.Email));
+        var keys = await fixture.App.Service<OrgKeyring>().GetAsync(org.Id, create: false, default);
+        Assert.DoesNotContain(keys!.BlindIndex(email), shared.AttendeeEmailHashes!);   // its blind index went with the address
+        Assert.Contains(keys.BlindIndex(bystander), shared.AttendeeEmailHashes!);
         Assert.NotNull(await fixture.S3.Store.OpenReadAsync(seeded.SharedRecordingKey));
 
         // The tombstone: who asked and approved, counts; the request keeps no address.
@@ -178,7 +181,7 @@ public sealed class ErasureTests(ErasureFixture fixture) : IClassFixture<Erasure
         Assert.False(await SystemAsync(db => db.CalendarEvents.AnyAsync(e => e.UserId == leaver.Id)));
         var kept = await SystemAsync(db => db.Deals.AsNoTracking().SingleAsync(d => d.Id == deal));
         Assert.Equal((leaver.Id, $"{PrivacyRequests.Erased} to send the quote"), (kept.UserId, kept.NextStep));
-        var hits = await EverywhereAsync(name, leaver.Email!);
+        var hits = await EverywhereAsync(name, leaver.Email!, leaver.SlackUserId!);
         Assert.True(hits.Count == 0, "still found in: " + string.Join(", ", hits));
         var tombstone = JsonNode.Parse((await SystemAsync(db => db.SecurityAuditLog.AsNoTracking()
             .SingleAsync(a => a.OrgId == org.Id && a.EventType == AuditEvents.ErasureExecuted))).Details)!;

@@ -235,7 +235,9 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         var recordingRows = await db.Database.ExecuteSqlAsync($"DELETE FROM recordings WHERE org_id = {orgId} AND id = ANY({recordingIds})", cancellationToken);
         var calendarEvents = await db.Database.ExecuteSqlAsync($"""
             UPDATE calendar_events e
-            SET attendees = (SELECT coalesce(jsonb_agg(a), '[]'::jsonb) FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') IS DISTINCT FROM {email})
+            SET attendees = (SELECT coalesce(jsonb_agg(a), '[]'::jsonb) FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') IS DISTINCT FROM {email}),
+                -- The address's blind index goes with it: keyed, but still a handle on the person.
+                attendee_email_hashes = array_remove(e.attendee_email_hashes, {hash})
             WHERE e.org_id = {orgId} AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') = {email})
             """, cancellationToken);
         var mentions = await ScrubAsync(db, orgId, [email, .. names], cancellationToken);
@@ -283,7 +285,8 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
     {
         var orgId = request.OrgId;
         var user = await db.Users.AsNoTracking().SingleAsync(u => u.Id == userId && u.OrgId == orgId, cancellationToken);
-        var needles = new[] { user.Email, user.Name.Contains(' ') && user.Name.Length >= 5 ? user.Name : null }.OfType<string>().ToList();
+        // Their address, full name and Slack id (in the inboxes' payloads and in <@U…> mentions).
+        var needles = new[] { user.Email, user.Name.Contains(' ') && user.Name.Length >= 5 ? user.Name : null, user.SlackUserId }.OfType<string>().ToList();
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var rows = 0;
         foreach (var table in MemberTables)
