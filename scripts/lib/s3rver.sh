@@ -34,6 +34,7 @@ s3rver_start() {
   S3RVER_DIR=$work/data
   log=$work/s3rver.log
   mkdir -p "$S3RVER_DIR"
+  : >"$log"   # exists before the loop below reads it (the background process opens it only when it gets to run)
   node "$(dirname "${BASH_SOURCE[0]}")/s3rver.js" "$S3RVER_DIR" >"$log" 2>&1 &
   S3RVER_PID=$!
   on_exit "kill $S3RVER_PID 2>/dev/null; wait $S3RVER_PID 2>/dev/null; rm -rf '$work'"
