@@ -404,23 +404,10 @@ public sealed class PrivacyExportJob(PrivacyExports exports) : IJob
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await exports.RunAsync(cancellationToken);
 }
 
-/// <summary>Starts the export job now rather than at its next firing, through the clustered scheduler (any replica may run it).</summary>
-sealed class ExportKick(ISchedulerFactory schedulers, ILogger<ExportKick> logger) : IExportKick
+/// <summary>Starts the export job now rather than at its next firing (the every-minute schedule still makes the export if that fails).</summary>
+sealed class ExportKick(Proactive.JobTrigger jobs) : IExportKick
 {
-    public void Kick(Guid exportId) => _ = KickAsync(exportId);
-
-    async Task KickAsync(Guid exportId)
-    {
-        try
-        {
-            await (await schedulers.GetScheduler()).TriggerJob(new JobKey(PrivacyExportJob.Name));
-        }
-        catch (Exception e)
-        {
-            // The every-minute schedule still makes it.
-            logger.LogWarning(e, "Could not start the export job for export {ExportId} at once; its next scheduled run will make it", exportId);
-        }
-    }
+    public void Kick(Guid exportId) => jobs.Now(PrivacyExportJob.Name, $"export {exportId}");
 }
 
 public static class PrivacyExportEndpoints

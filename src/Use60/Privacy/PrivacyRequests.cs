@@ -91,23 +91,18 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
     public async Task<PrivacyRequest> CreateAsync(Use60Db db, PrivacyRequestKind kind, string? email, HttpContext? http, CancellationToken cancellationToken,
         Guid? userId = null)
     {
-        var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
-        if (userId is { } member) return await CreateForMemberAsync(db, kind, member, http, cancellationToken);
+        if (userId is { } member)
+        {
+            await CheckMemberAsync(db, kind, member, cancellationToken);
+            return await AddAsync(db, kind, null, member, http, cancellationToken);
+        }
         var address = email?.Trim().ToLowerInvariant() ?? "";
         if (address.Length is 0 or > 320 || address.Count(c => c == '@') != 1 || address.Any(char.IsWhiteSpace) || address.StartsWith('@') || address.EndsWith('@'))
             throw new PrivacyRequestException("Enter the person's email address, such as jane@prospect.com.");
         if (await db.PrivacyRequests.AnyAsync(r => r.SubjectEmail == address && (r.Status == PrivacyRequestStatus.Pending || r.Status == PrivacyRequestStatus.Approved),
                 cancellationToken))
             throw new PrivacyRequestException("There is already an open request for this address.");
-        var now = clock.GetUtcNow();
-        var request = new PrivacyRequest
-        {
-            OrgId = orgId, Kind = kind, SubjectEmail = address, Status = PrivacyRequestStatus.Pending, RequestedBy = me, RequestedAt = now,
-            ExecuteAfter = now + GracePeriod,
-        };
-        db.PrivacyRequests.Add(request);
-        audit.Record(db, AuditEvents.PrivacyRequestCreated, AuditSeverity.Medium, orgId, me, new { request = request.Id, kind = SnakeCase.ValueOf(kind) }, http);
-        await db.SaveChangesAsync(cancellationToken);
+        var request = await AddAsync(db, kind, address, null, http, cancellationToken);
         // Access and portability are answered with an export of the person's data, made at once (no grace period, nothing is removed).
         if (request.IsErasure) return request;
         var export = exports.AddForRequest(db, request, http);
@@ -116,28 +111,36 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         return request;
     }
 
-    async Task<PrivacyRequest> CreateForMemberAsync(Use60Db db, PrivacyRequestKind kind, Guid userId, HttpContext? http, CancellationToken cancellationToken)
+    /// <summary>A request about a member: an erasure, of someone who is not an owner nor the one asking, with none open already.</summary>
+    static async Task CheckMemberAsync(Use60Db db, PrivacyRequestKind kind, Guid userId, CancellationToken cancellationToken)
     {
-        var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
         if (kind is not (PrivacyRequestKind.RightToBeForgotten or PrivacyRequestKind.Erasure))
             throw new PrivacyRequestException("An access or portability request is made for a person's email address (their export); a member exports their own conversations with /sixty export.");
         var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.Id == userId, cancellationToken)
                    ?? throw new PrivacyRequestException("There is no such member.");
         if (user.Role == Orgs.UserRole.Owner)
             throw new PrivacyRequestException($"{user.Name} is an owner: make them an admin or member on the Team page first.");
-        if (user.Id == me) throw new PrivacyRequestException("Another owner or admin must make a request about you.");
+        if (user.Id == db.Tenant.UserId) throw new PrivacyRequestException("Another owner or admin must make a request about you.");
         if (await db.PrivacyRequests.AnyAsync(r => r.SubjectUserId == userId && (r.Status == PrivacyRequestStatus.Pending || r.Status == PrivacyRequestStatus.Approved),
                 cancellationToken))
             throw new PrivacyRequestException("There is already an open request about this member.");
+    }
+
+    /// <summary>The pending request, with its grace period from now, and its audit row, saved.</summary>
+    async Task<PrivacyRequest> AddAsync(Use60Db db, PrivacyRequestKind kind, string? email, Guid? userId, HttpContext? http, CancellationToken cancellationToken)
+    {
+        var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
         var now = clock.GetUtcNow();
         var request = new PrivacyRequest
         {
-            OrgId = orgId, Kind = kind, SubjectUserId = userId, Status = PrivacyRequestStatus.Pending, RequestedBy = me, RequestedAt = now,
+            OrgId = orgId, Kind = kind, SubjectEmail = email, SubjectUserId = userId, Status = PrivacyRequestStatus.Pending, RequestedBy = me, RequestedAt = now,
             ExecuteAfter = now + GracePeriod,
         };
         db.PrivacyRequests.Add(request);
-        audit.Record(db, AuditEvents.PrivacyRequestCreated, AuditSeverity.Medium, orgId, me,
-            new { request = request.Id, kind = SnakeCase.ValueOf(kind), subject = "member" }, http);
+        object details = userId is null
+            ? new { request = request.Id, kind = SnakeCase.ValueOf(kind) }
+            : new { request = request.Id, kind = SnakeCase.ValueOf(kind), subject = "member" };
+        audit.Record(db, AuditEvents.PrivacyRequestCreated, AuditSeverity.Medium, orgId, me, details, http);
         await db.SaveChangesAsync(cancellationToken);
         return request;
     }

@@ -99,6 +99,7 @@ public static class ProactiveFeature
         services.AddSlackListeners(TaskReminderButtons.Register);
         services.AddSlackListeners(MeetingBriefButtons.Register);
         services.AddSlackListeners(HomeTab.Register);
+        services.AddSingleton<JobTrigger>();
         return services.AddHostedService<JobsHost>();
     }
 

@@ -4,6 +4,27 @@ using Use60.Data;
 
 namespace Use60.Proactive;
 
+/// <summary>
+/// Starts a scheduled job now rather than at its next firing, through the clustered scheduler (any replica may run it). Its schedule
+/// still runs it if this fails, so a failure is only logged.
+/// </summary>
+public sealed class JobTrigger(ISchedulerFactory schedulers, ILogger<JobTrigger> logger)
+{
+    public void Now(string jobName, string forWhat) => _ = NowAsync(jobName, forWhat);
+
+    async Task NowAsync(string jobName, string forWhat)
+    {
+        try
+        {
+            await (await schedulers.GetScheduler()).TriggerJob(new JobKey(jobName));
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Could not start the {Job} job at once for {What}; its next scheduled run will do it", jobName, forWhat);
+        }
+    }
+}
+
 /// <summary>A job on the clustered schedule: its Quartz name, cron expression (UTC) and what it does, in words for the admin site.</summary>
 public sealed record ScheduledJob(string Name, string Cron, string Description);
 

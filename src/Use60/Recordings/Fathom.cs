@@ -83,47 +83,8 @@ public sealed class FathomClient(HttpClient http, IOptions<FathomOptions> option
     {
         var settings = options.Value;
         if (!settings.IsConfigured) throw new FathomException(false, "Fathom is not set up here (FATHOM_API_KEY is not set).");
-        var response = await ProviderHttp.SendAsync(http, HttpMethod.Get, new Uri(settings.BaseUri, pathAndQuery), ApiKeyHeader, settings.ApiKey!, null,
-            e => new FathomException(true, $"Fathom could not be reached to {what}.", e), cancellationToken);
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync(cancellationToken);
-            var code = (int)response.StatusCode;
-            if (!response.IsSuccessStatusCode)
-            {
-                var detail = ReasonOf(text) is { } reason ? $"({code}: {reason})" : $"({code})";
-                throw response.StatusCode switch
-                {
-                    HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new FathomException(false, $"Fathom did not accept the API key {detail}: check FATHOM_API_KEY."),
-                    HttpStatusCode.TooManyRequests => new FathomException(true, $"Fathom is rate-limiting us {detail}."),
-                    _ when code >= 500 => new FathomException(true, $"Fathom failed to {what} {detail}."),
-                    _ => new FathomException(false, $"Fathom refused to {what} {detail}."),
-                };
-            }
-            try
-            {
-                return JsonNode.Parse(text) as JsonObject ?? throw new JsonException("not an object");
-            }
-            catch (JsonException e)
-            {
-                throw new FathomException(true, $"Fathom answered the request to {what} with something that is not JSON.", e);
-            }
-        }
-    }
-
-    /// <summary>Fathom's own words from an error body, bounded.</summary>
-    static string? ReasonOf(string body)
-    {
-        try
-        {
-            var error = JsonNode.Parse(body) as JsonObject;
-            var message = Str(error?["message"]) ?? Str(error?["error"]);
-            return string.IsNullOrWhiteSpace(message) ? null : message[..Math.Min(message.Length, 300)];
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
+        return await ProviderHttp.JsonAsync(http, HttpMethod.Get, new Uri(settings.BaseUri, pathAndQuery), ApiKeyHeader, settings.ApiKey!, null, "Fathom",
+            "FATHOM_API_KEY", what, (transient, message, inner) => new FathomException(transient, message, inner), cancellationToken);
     }
 
     static string Iso(DateTimeOffset instant) => instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);

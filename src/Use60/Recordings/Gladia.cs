@@ -95,46 +95,8 @@ public sealed class GladiaClient(HttpClient http, IOptions<GladiaOptions> option
     {
         var settings = options.Value;
         if (!settings.IsConfigured) throw new GladiaException(false, "Gladia is not set up here (GLADIA_API_KEY is not set).");
-        var response = await ProviderHttp.SendAsync(http, method, new Uri(settings.ApiUri, path), ApiKeyHeader, settings.ApiKey!, body,
-            e => new GladiaException(true, $"Gladia could not be reached to {what}.", e), cancellationToken);
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync(cancellationToken);
-            var code = (int)response.StatusCode;
-            if (!response.IsSuccessStatusCode)
-            {
-                var detail = ReasonOf(text) is { } reason ? $"({code}: {reason})" : $"({code})";
-                throw response.StatusCode switch
-                {
-                    HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new GladiaException(false, $"Gladia did not accept the API key {detail}: check GLADIA_API_KEY."),
-                    HttpStatusCode.TooManyRequests => new GladiaException(true, $"Gladia is rate-limiting us {detail}."),
-                    _ when code >= 500 => new GladiaException(true, $"Gladia failed to {what} {detail}."),
-                    _ => new GladiaException(false, $"Gladia refused to {what} {detail}."),
-                };
-            }
-            try
-            {
-                return JsonNode.Parse(text) as JsonObject ?? throw new JsonException("not an object");
-            }
-            catch (JsonException e)
-            {
-                throw new GladiaException(true, $"Gladia answered the request to {what} with something that is not JSON.", e);
-            }
-        }
-    }
-
-    /// <summary>Gladia's own words from an error body (<c>{"statusCode", "message", "validation_errors"}</c>), bounded.</summary>
-    static string? ReasonOf(string body)
-    {
-        try
-        {
-            var message = Str((JsonNode.Parse(body) as JsonObject)?["message"]);
-            return string.IsNullOrWhiteSpace(message) ? null : message[..Math.Min(message.Length, 300)];
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
+        return await ProviderHttp.JsonAsync(http, method, new Uri(settings.ApiUri, path), ApiKeyHeader, settings.ApiKey!, body, "Gladia", "GLADIA_API_KEY", what,
+            (transient, message, inner) => new GladiaException(transient, message, inner), cancellationToken);
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -43,6 +44,54 @@ public static class ProviderHttp
         catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             throw unreachable(e);
+        }
+    }
+
+    /// <summary>
+    /// A call whose answer is a JSON object, with the provider's failures in the provider's words: <paramref name="fail"/> makes the
+    /// provider's exception (transient or not, message, cause). A refused key names <paramref name="keyVariable"/>; unreachable, 5xx,
+    /// a rate limit or an answer that is not JSON is transient. Messages never hold the key or the request's links.
+    /// </summary>
+    public static async Task<JsonObject> JsonAsync(HttpClient http, HttpMethod method, Uri uri, string keyHeader, string key, JsonObject? body,
+        string provider, string keyVariable, string what, Func<bool, string, Exception?, Exception> fail, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(http, method, uri, keyHeader, key, body,
+            e => fail(true, $"{provider} could not be reached to {what}.", e), cancellationToken);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        var code = (int)response.StatusCode;
+        if (!response.IsSuccessStatusCode)
+        {
+            var detail = ReasonOf(text) is { } reason ? $"({code}: {reason})" : $"({code})";
+            throw response.StatusCode switch
+            {
+                HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => fail(false, $"{provider} did not accept the API key {detail}: check {keyVariable}.", null),
+                HttpStatusCode.TooManyRequests => fail(true, $"{provider} is rate-limiting us {detail}.", null),
+                _ when code >= 500 => fail(true, $"{provider} failed to {what} {detail}.", null),
+                _ => fail(false, $"{provider} refused to {what} {detail}.", null),
+            };
+        }
+        try
+        {
+            return JsonNode.Parse(text) as JsonObject ?? throw new JsonException("not an object");
+        }
+        catch (JsonException e)
+        {
+            throw fail(true, $"{provider} answered the request to {what} with something that is not JSON.", e);
+        }
+    }
+
+    /// <summary>The provider's own words from an error body (<c>{"message"}</c> or <c>{"error"}</c>), bounded.</summary>
+    static string? ReasonOf(string body)
+    {
+        try
+        {
+            var error = JsonNode.Parse(body) as JsonObject;
+            var message = Str(error?["message"]) ?? Str(error?["error"]);
+            return string.IsNullOrWhiteSpace(message) ? null : message[..Math.Min(message.Length, 300)];
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 }

@@ -164,21 +164,8 @@ public sealed class RecordingUploadJob(RecordingUploads uploads) : IJob
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await uploads.RunAsync(cancellationToken);
 }
 
-/// <summary>Starts the upload queue now rather than at its next firing, through the clustered scheduler (any replica may run it).</summary>
-sealed class RecordingUploadKick(ISchedulerFactory schedulers, ILogger<RecordingUploadKick> logger) : IRecordingUploadKick
+/// <summary>Starts the upload queue now rather than at its next firing (the 5-minute schedule still copies it if that fails).</summary>
+sealed class RecordingUploadKick(Proactive.JobTrigger jobs) : IRecordingUploadKick
 {
-    public void Kick(Guid recordingId) => _ = KickAsync(recordingId);
-
-    async Task KickAsync(Guid recordingId)
-    {
-        try
-        {
-            await (await schedulers.GetScheduler()).TriggerJob(new JobKey(RecordingUploadJob.Name));
-        }
-        catch (Exception e)
-        {
-            // The 5-minute schedule still copies it.
-            logger.LogWarning(e, "Could not start the upload queue for recording {RecordingId} at once; its next scheduled run will copy it", recordingId);
-        }
-    }
+    public void Kick(Guid recordingId) => jobs.Now(RecordingUploadJob.Name, $"recording {recordingId}");
 }
