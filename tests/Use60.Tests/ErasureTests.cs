@@ -188,6 +188,135 @@ public sealed class ErasureTests(ErasureFixture fixture) : IClassFixture<Erasure
         Assert.True((int)tombstone["deleted"]!["personal_rows"]! >= 3);   // a conversation (its messages go with it), preferences, a calendar event
     }
 
+    [Fact]
+    public async Task An_attendee_with_no_contact_row_loses_the_meetings_only_with_them_and_their_mentions_in_their_org_and_no_other_orgs_rows_change()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Attendee " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Admin, UserRole.Member);
+        var other = await TestData.CreateOrgAsync(fixture.App.Services, "Elsewhere " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner);
+        var rep = org[2];
+        const string guest = "Greta Gastmann";
+        var email = $"greta.{Guid.NewGuid():N}@visitor.example";
+        var (meetingId, recordingId, keys) = await SystemAsync(async db =>
+        {
+            // Only in a calendar: no contact row. The meeting is tied to the calendar event only through its recording.
+            var onlyHer = new CalendarEvent
+            {
+                OrgId = rep.OrgId, UserId = rep.Id, ExternalId = "guest-" + Guid.NewGuid().ToString("N"), Title = "Intro", StartTime = Now.AddDays(-3),
+                EndTime = Now.AddDays(-3).AddMinutes(30), Attendees = [new() { Email = rep.Email!, Self = true }, new() { Email = email, Name = guest }],
+            };
+            db.CalendarEvents.Add(onlyHer);
+            var recording = TestData.CompletedRecording(rep, onlyHer, "Intro");
+            db.Recordings.Add(recording);
+            var meeting = new Meeting
+            {
+                OrgId = rep.OrgId, OwnerUserId = rep.Id, RecordingId = recording.Id, Title = "Intro", StartTime = onlyHer.StartTime, Summary = "Wants a pilot.",
+                TranscriptText = "Greta: we want a pilot.", Transcript = [new TranscriptSegment { Speaker = "Greta", Text = "We want a pilot." }],
+            };
+            db.Meetings.Add(meeting);
+            // JSON whose structure must survive: the address as a key, the name inside a string beside a number.
+            var conversation = new Conversation { OrgId = rep.OrgId, UserId = rep.Id, Channel = "D0GUEST", StartedAt = Now, LastMessageAt = Now };
+            db.Conversations.Add(conversation);
+            db.ConversationMessages.Add(new ConversationMessage
+            {
+                OrgId = rep.OrgId, UserId = rep.Id, ConversationId = conversation.Id, Text = "who was that?",
+                Structured = new JsonObject { [email] = new JsonObject { ["said"] = $"{guest} said \"yes\"", ["n"] = 3 } }.ToJsonString(),
+            });
+            await db.SaveChangesAsync();
+            // A list column (text[]) of the org's, and deliveries of this org, of another org, and of no org, all naming her.
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO org_profile (org_id, pain_points) VALUES ({rep.OrgId}, ARRAY['Slow onboarding', {guest + " wants SSO"}])
+                ON CONFLICT (org_id) DO UPDATE SET pain_points = excluded.pain_points
+                """);
+            foreach (var owner in new Guid?[] { rep.OrgId, other.Id, null })
+                await db.Database.ExecuteSqlAsync($"""
+                    INSERT INTO webhook_inbox (provider, delivery_id, event, payload, received_at, org_id)
+                    VALUES ('meetingbaas', {"guest-" + Guid.NewGuid()}, 'bot.completed', {$$"""{"participants": [{"email": "{{email}}"}]}"""}::jsonb, {Now}, {owner})
+                    """);
+            foreach (var team in new[] { org.Org.SlackTeamId, other.Org.SlackTeamId })
+                await db.Database.ExecuteSqlAsync($"""
+                    INSERT INTO slack_inbox (dedupe_key, kind, team_id, payload, received_at)
+                    VALUES ({"guest-" + Guid.NewGuid()}, 'event', {team}, {new JsonObject { ["event"] = new JsonObject { ["text"] = $"met {guest} today" } }.ToJsonString()}::jsonb, {Now})
+                    """);
+            return (meeting.Id, recording.Id, new[] { recording.VideoKey!, recording.AudioKey! });
+        });
+        foreach (var key in keys) await fixture.S3.Store.UploadAsync(key, new MemoryStream(new byte[1024]), "application/octet-stream", default);
+        var requests = fixture.App.Service<PrivacyRequests>();
+        var request = await TestData.AsAsync(fixture.App.Services, org[0], db => requests.CreateAsync(db, PrivacyRequestKind.Erasure, email, null, default));
+        await TestData.AsAsync(fixture.App.Services, org[1], db => requests.DecideAsync(db, request.Id, approve: true, null, default));
+        await RequestsAt(Now.AddDays(30)).ExecuteDueAsync(default);
+        Assert.Equal(PrivacyRequestStatus.Completed, await StatusAsync(request.Id));
+
+        var meeting = await SystemAsync(db => db.Meetings.AsNoTracking().SingleAsync(m => m.Id == meetingId));
+        Assert.Equal(((string?)null, (string?)null, true), (meeting.TranscriptText, meeting.Summary, meeting.TranscriptRemovedAt is not null));
+        Assert.False(await SystemAsync(db => db.Recordings.AnyAsync(r => r.Id == recordingId)));
+        foreach (var key in keys) Assert.Null(await fixture.S3.Store.OpenReadAsync(key));
+
+        // Her org's rows name her no more, and their JSON and lists keep their shape.
+        var structured = JsonNode.Parse(await SystemAsync(db => db.ConversationMessages.Where(m => m.OrgId == org.Id).Select(m => m.Structured!).SingleAsync()))!;
+        var said = Assert.Single(structured.AsObject());
+        Assert.Equal((PrivacyRequests.Erased, $"{PrivacyRequests.Erased} said \"yes\"", 3), (said.Key, (string)said.Value!["said"]!, (int)said.Value["n"]!));
+        Assert.Equal(["Slow onboarding", $"{PrivacyRequests.Erased} wants SSO"], await SystemAsync(db => db.Database.SqlQuery<string>($"""
+            SELECT unnest(pain_points) AS "Value" FROM org_profile WHERE org_id = {org.Id}
+            """).ToListAsync()));
+
+        // Other orgs' deliveries, and those that named no org, are theirs: untouched.
+        Assert.Equal((0, 1, 1), await SystemAsync(async db => (
+            await db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM webhook_inbox WHERE org_id = {org.Id} AND payload::text ILIKE {"%" + email + "%"}").SingleAsync(),
+            await db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM webhook_inbox WHERE org_id = {other.Id} AND payload::text ILIKE {"%" + email + "%"}").SingleAsync(),
+            await db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM webhook_inbox WHERE org_id IS NULL AND payload::text ILIKE {"%" + email + "%"}").SingleAsync())));
+        Assert.Equal((0, 1), await SystemAsync(async db => (
+            await db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM slack_inbox WHERE team_id = {org.Org.SlackTeamId} AND payload::text ILIKE {"%" + guest + "%"}").SingleAsync(),
+            await db.Database.SqlQuery<int>($"SELECT count(*)::int AS \"Value\" FROM slack_inbox WHERE team_id = {other.Org.SlackTeamId} AND payload::text ILIKE {"%" + guest + "%"}").SingleAsync())));
+        var tombstone = JsonNode.Parse((await SystemAsync(db => db.SecurityAuditLog.AsNoTracking()
+            .SingleAsync(a => a.OrgId == org.Id && a.EventType == AuditEvents.ErasureExecuted))).Details)!["deleted"]!;
+        Assert.Equal((0, 1, 1, 2), ((int)tombstone["contacts"]!, (int)tombstone["transcripts_removed"]!, (int)tombstone["recordings"]!, (int)tombstone["stored_objects"]!));
+    }
+
+    [Fact]
+    public async Task An_erasure_that_keeps_failing_stops_after_five_tries_alerts_the_admins_and_runs_again_when_one_retries_it()
+    {
+        var org = await TestData.CreateOrgAsync(fixture.App.Services, "Failing " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Admin);
+        var email = $"stuck.{Guid.NewGuid():N}@prospect.example";
+        await SeedAsync(org[1], email, $"fine.{Guid.NewGuid():N}@prospect.example", "Stella Stuck");
+        var requests = fixture.App.Service<PrivacyRequests>();
+        var request = await TestData.AsAsync(fixture.App.Services, org[0], db => requests.CreateAsync(db, PrivacyRequestKind.Erasure, email, null, default));
+        await TestData.AsAsync(fixture.App.Services, org[1], db => requests.DecideAsync(db, request.Id, approve: true, null, default));
+
+        // The database refuses to delete this org's contacts (as a lock timeout or a broken constraint would, every time).
+        var trigger = "refuse_" + org.Id.ToString("N")[..12];
+        await TestDatabase.ExecuteAsync(fixture.Database.SuperuserConnectionString, $"""
+            CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'contacts are locked for maintenance'; END $$;
+            CREATE TRIGGER {trigger} BEFORE DELETE ON contacts FOR EACH ROW WHEN (OLD.org_id = '{org.Id}') EXECUTE FUNCTION {trigger}();
+            """);
+        try
+        {
+            for (var hour = 0; hour < PrivacyRequests.MaxAttempts + 2; hour++)
+                await RequestsAt(Now.AddDays(30).AddHours(hour)).ExecuteDueAsync(default);
+        }
+        finally
+        {
+            await TestDatabase.ExecuteAsync(fixture.Database.SuperuserConnectionString, $"DROP TRIGGER {trigger} ON contacts; DROP FUNCTION {trigger}();");
+        }
+        var stuck = await SystemAsync(db => db.PrivacyRequests.AsNoTracking().SingleAsync(r => r.Id == request.Id));
+        Assert.Equal((PrivacyRequestStatus.Approved, PrivacyRequests.MaxAttempts, true), (stuck.Status, stuck.Attempts, stuck.GaveUp));
+        Assert.Contains("contacts are locked for maintenance", stuck.Error);
+        var alert = await SystemAsync(db => db.SecurityAuditLog.AsNoTracking().SingleAsync(a => a.OrgId == org.Id && a.EventType == AuditEvents.ErasureFailed));
+        Assert.Equal(AuditSeverity.High, alert.Severity);
+        Assert.DoesNotContain(email, alert.Details);
+        Assert.Equal(1, await ContactsAsync(org.Id, email));
+
+        // The page says so and offers Retry to the admins; a retry runs it at the next run.
+        var browser = await AdminPages.SignedInAsync(fixture.App, org[0]);
+        var page = await AdminPages.PageAsync(browser, PrivacyModel.PagePath);
+        Assert.Contains("Stopped after 5 failed tries", page.QuerySelector($"tr[data-request='{request.Id}'] [data-field=gave-up]")!.TextContent);
+        Assert.Equal(HttpStatusCode.Redirect, (await browser.PostAsync(PrivacyModel.PagePath + "?handler=Retry",
+            AdminPages.Filled(page, $"tr[data-request='{request.Id}'] form[action*=Retry]", ("requestId", request.Id.ToString())))).StatusCode);
+        Assert.Equal(0, (await SystemAsync(db => db.PrivacyRequests.AsNoTracking().SingleAsync(r => r.Id == request.Id))).Attempts);
+        Assert.True(await SystemAsync(db => db.SecurityAuditLog.AnyAsync(a => a.OrgId == org.Id && a.EventType == AuditEvents.ErasureRetried && a.UserId == org[0].Id)));
+        await RequestsAt(Now.AddDays(31)).ExecuteDueAsync(default);
+        Assert.Equal((PrivacyRequestStatus.Completed, 0), (await StatusAsync(request.Id), await ContactsAsync(org.Id, email)));
+    }
+
     sealed record Seeded(Guid Task, Guid Deal, Guid SharedEvent, IReadOnlyList<string> Keys, string SharedRecordingKey);
 
     /// <summary>The person, across every table that can hold them, next to a bystander who must stay.</summary>
@@ -231,23 +360,16 @@ public sealed class ErasureTests(ErasureFixture fixture) : IClassFixture<Erasure
             });
             foreach (var (calendarEvent, title) in new[] { (alone, $"Demo with {Name}"), (shared, "Steering group") })
             {
-                var recording = new Recording
-                {
-                    OrgId = rep.OrgId, UserId = rep.Id, CalendarEventId = calendarEvent.Id, Source = RecordingSource.Calendar, Title = title,
-                    MeetingUrl = "https://meet.google.com/abc-defg-" + calendarEvent.ExternalId[^3..], MeetingKey = "meet.google.com/abc-defg-" + calendarEvent.ExternalId[^3..],
-                    Platform = MeetingPlatform.Meet, BotName = "use60 Notetaker (recording)", ChatNotice = "Recorded.", Status = RecordingStatus.Completed,
-                    ConsentBasis = ConsentBasis.OrgPolicy, ConsentRecordedAt = Now, S3UploadStatus = S3UploadStatus.Complete,
-                };
-                recording.VideoKey = RecordingKeys.For(rep.OrgId, rep.Id, recording.Id, RecordingKeys.Video);
-                recording.AudioKey = RecordingKeys.For(rep.OrgId, rep.Id, recording.Id, RecordingKeys.Audio);
+                var recording = TestData.CompletedRecording(rep, calendarEvent, title);
                 db.Recordings.Add(recording);
-                if (calendarEvent == alone) keys.AddRange([recording.VideoKey, recording.AudioKey]);
-                else sharedKey = recording.VideoKey;
+                if (calendarEvent == alone) keys.AddRange([recording.VideoKey!, recording.AudioKey!]);
+                else sharedKey = recording.VideoKey!;
             }
             await db.SaveChangesAsync();
             await db.Database.ExecuteSqlAsync($"""
-                INSERT INTO webhook_inbox (provider, delivery_id, event, payload, received_at)
-                VALUES ('meetingbaas', {"erase-" + Guid.NewGuid()}, 'bot.completed', {$$"""{"participants": [{"name": "{{Name}}", "email": "{{email}}"}]}"""}::jsonb, {Now})
+                INSERT INTO webhook_inbox (provider, delivery_id, event, payload, received_at, org_id)
+                VALUES ('meetingbaas', {"erase-" + Guid.NewGuid()}, 'bot.completed', {$$"""{"participants": [{"name": "{{Name}}", "email": "{{email}}"}]}"""}::jsonb, {Now},
+                        {rep.OrgId})
                 """);
             return (task.Id, deal.Id, shared.Id);
         });
@@ -260,7 +382,7 @@ public sealed class ErasureTests(ErasureFixture fixture) : IClassFixture<Erasure
 
     PrivacyRequests RequestsAt(DateTimeOffset instant) =>
         ActivatorUtilities.CreateInstance<PrivacyRequests>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(instant),
-            new ContactDeletion(fixture.App.Service<OrgKeyring>(), new FakeTimeProvider(instant)));
+            new ContactDeletion(fixture.App.Service<OrgKeyring>(), fixture.App.Service<IRecordingStore>(), new FakeTimeProvider(instant)));
 
     Task<PrivacyRequestStatus> StatusAsync(Guid id) => SystemAsync(db => db.PrivacyRequests.Where(r => r.Id == id).Select(r => r.Status).SingleAsync());
 

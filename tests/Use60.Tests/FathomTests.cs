@@ -229,26 +229,68 @@ public sealed class FathomTests(FathomFixture fixture) : IClassFixture<FathomFix
         Assert.Contains("500", sync.LastError);
         Assert.DoesNotContain(FakeFathom.ApiKey, sync.LastError!);
 
-        // The first page comes, the second fails: what landed stays landed, and the mark still stays.
+        // The first page comes, the second fails: what landed stays landed, the mark still stays, and the scan keeps its place.
         fixture.Clock.Advance(TimeSpan.FromMinutes(15));
         Fathom.Script(null, 503);
         var run = await PullAsync();
         Assert.Equal((1, 2, false), (run.Pages, run.Landed, run.Complete));
         Assert.Equal(Now.AddMinutes(-15) - FathomPull.FirstLookback, (await SyncAsync()).CreatedAfter);
 
-        // Rate-limited: the same.
+        // Rate-limited: the same (a transient failure keeps the scan's place too).
         fixture.Clock.Advance(TimeSpan.FromMinutes(15));
         Fathom.Script(429);
         Assert.False((await PullAsync()).Complete);
         Assert.Contains("rate-limiting", (await SyncAsync()).LastError);
 
-        // Fathom is back: the rest lands, nothing twice, and the mark moves to the newest recording.
+        // Fathom is back: the scan goes on from the page that failed, the rest lands, nothing twice, and the mark moves to the newest recording.
         fixture.Clock.Advance(TimeSpan.FromMinutes(15));
+        Fathom.ListCalls.Clear();
         run = await PullAsync();
-        Assert.Equal((2, 1, 2, true), (run.Pages, run.Landed, run.AlreadyLanded, run.Complete));
+        Assert.Equal((1, 1, 0, true), (run.Pages, run.Landed, run.AlreadyLanded, run.Complete));
+        Assert.NotNull(Assert.Single(Fathom.ListCalls).Cursor);
         foreach (var recording in recordings) Assert.Single(await MeetingsAsync(IdOf(recording)));
         Assert.Equal(3, await PacksAsync(rep));
         Assert.Equal((Now.AddMinutes(-55), (string?)null), await SyncAsync() is var s ? (s.CreatedAfter, s.LastError) : default);
+    }
+
+    [Fact]
+    public async Task A_backlog_longer_than_one_run_is_read_on_by_the_next_run_from_its_cursor_and_the_mark_then_moves()
+    {
+        await ResetPullAsync();
+        var rep = await RepAsync();
+        Fathom.PageSize = 1;
+        // More pages than one run reads (Fathom lists newest first): recordings by nobody in use60 (kept as unmatched; they hold nothing
+        // back), and, oldest, on the last page, one of the rep's.
+        var started = Now;
+        var outsider = $"someone@{Guid.NewGuid():N}.example";
+        for (var i = 0; i < FathomPull.MaxPages + 1; i++)
+            Fathom.Add(FakeFathom.Recording(outsider, $"Backlog {i}", started.AddMinutes(-50).AddSeconds(i), ("Ann", 0, "Backlog.")));
+        var oldest = Fathom.Add(FakeFathom.Recording(rep.Email!, "The oldest", started.AddMinutes(-55), ("Ann", 0, "The oldest call.")));
+
+        var run = await PullAsync();
+        Assert.Equal((FathomPull.MaxPages, 0, false), (run.Pages, run.Landed, run.Complete));
+        Assert.Equal(started - FathomPull.FirstLookback, (await SyncAsync()).CreatedAfter);
+        var stoppedAt = Fathom.ListCalls.Last();
+        Assert.Empty(await MeetingsAsync(IdOf(oldest)));
+
+        // The next run asks for the page after the last one read, with the same filter, reads to the end, and moves the mark.
+        fixture.Clock.Advance(TimeSpan.FromMinutes(15));
+        Fathom.ListCalls.Clear();
+        run = await PullAsync();
+        Assert.Equal((2, 1, true), (run.Pages, run.Landed, run.Complete));
+        var resumed = Fathom.ListCalls.First();
+        Assert.Equal(stoppedAt.CreatedAfter, resumed.CreatedAfter);
+        Assert.NotNull(resumed.Cursor);
+        Assert.NotEqual(stoppedAt.Cursor, resumed.Cursor);
+        Assert.Single(await MeetingsAsync(IdOf(oldest)));
+        var newest = started.AddMinutes(-50).AddSeconds(FathomPull.MaxPages);
+        Assert.Equal(newest, (await SyncAsync()).CreatedAfter);
+
+        // And the run after starts from the new mark.
+        fixture.Clock.Advance(TimeSpan.FromMinutes(15));
+        Fathom.ListCalls.Clear();
+        Assert.True((await PullAsync()).Complete);
+        Assert.Equal(FakeFathom.Iso(newest - FathomPull.Overlap), Fathom.ListCalls.First().CreatedAfter);
     }
 
     [Fact]

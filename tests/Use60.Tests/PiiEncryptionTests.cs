@@ -309,6 +309,42 @@ public sealed class PiiEncryptionTests : IAsyncLifetime
         Assert.Equal(Commands.BadUsage, (await RunCommandAsync(app, "reencrypt", default, "--org", "nope")).ExitCode);
     }
 
+    [Fact]
+    public async Task A_new_data_key_seals_only_once_every_replica_has_read_it_so_none_meets_a_value_under_a_key_it_lacks()
+    {
+        var app = App();
+        var orgId = (await SeedAsync(app, "Racer")).Org.Id;
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        OrgKeyring Replica() => new(app.Service<Use60DataSources>(), app.Service<MasterKeys>(), clock);
+        var (a, b, maintainer) = (Replica(), Replica(), Replica());
+        const string field = "email", email = "dana@racer.example";
+
+        var bKeys = await b.ForAsync(orgId, default);   // replica B has read key 1
+        clock.Advance(TimeSpan.FromSeconds(10));
+        var made = await maintainer.AddDataKeyAsync(orgId, default);   // reencrypt makes key 2
+        Assert.Equal((2, 1), (made.NewestKeyId, made.CurrentKeyId));
+
+        // Replica A reads the keys after that: it has key 2 but still seals with key 1, which B opens.
+        clock.Advance(TimeSpan.FromSeconds(10));
+        var aKeys = await a.ForAsync(orgId, default);
+        Assert.Equal((2, 1), (aKeys.NewestKeyId, aKeys.CurrentKeyId));
+        Assert.Equal(email, bKeys.Open(field, null, aKeys.Seal(field, null, email)));
+
+        // Once key 2 is older than the freshness period it seals; by then B's snapshot is stale, so B reads the keys again before it reads a row.
+        clock.Advance(OrgKeyring.Freshness);
+        aKeys = await a.ForAsync(orgId, default);
+        Assert.Equal(2, aKeys.CurrentKeyId);
+        var underKey2 = aKeys.Seal(field, null, email);
+        Assert.Throws<CryptographicException>(() => bKeys.Open(field, null, underKey2));   // what a snapshot without key 2 would meet
+        Assert.Equal(email, (await b.GetAsync(orgId, create: false, default))!.Open(field, null, underKey2));
+
+        // "No keys yet" is not remembered: another replica may make them at any moment.
+        var keyless = await TestData.CreateOrgAsync(app.Services, "Keyless " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner);
+        Assert.Null(await b.GetAsync(keyless.Id, create: false, default));
+        await a.ForAsync(keyless.Id, default);
+        Assert.NotNull(await b.GetAsync(keyless.Id, create: false, default));
+    }
+
     Task<string?> KeysOfRowsAsync(Guid orgId) => TestDatabase.ScalarAsync<string>(database.SuperuserConnectionString, $"""
         SELECT string_agg(k || ':' || n, ',' ORDER BY k) FROM (SELECT pii_key_id AS k, count(*) AS n FROM contacts WHERE org_id = '{orgId}' GROUP BY 1) x
         """);

@@ -10,6 +10,7 @@ using Use60.Data;
 using Use60.Orgs;
 using Use60.Orgs.Pages;
 using Use60.Privacy;
+using Use60.Recordings;
 using Use60.Security;
 using Use60.Tests.Infrastructure;
 
@@ -41,7 +42,7 @@ public sealed class RetentionTests(RetentionFixture fixture) : IClassFixture<Ret
     static readonly DateTimeOffset Now = RetentionFixture.Now;
 
     [Fact]
-    public async Task Contacts_past_their_date_go_with_their_activities_and_emails_and_a_meeting_only_with_them_loses_its_transcript()
+    public async Task Contacts_past_their_date_go_with_their_activities_and_emails_and_a_meeting_only_with_them_loses_its_transcript_and_recording()
     {
         var org = await TestData.CreateOrgAsync(fixture.App.Services, "Retained " + Guid.NewGuid().ToString("N")[..6], UserRole.Owner, UserRole.Member);
         var rep = org[1];
@@ -68,7 +69,7 @@ public sealed class RetentionTests(RetentionFixture fixture) : IClassFixture<Ret
         var untouched = await ContactAsync(other[0], "Otto", lastActivity: Now.AddDays(-2000));
 
         var run = await RetentionAt(Now).RunAsync(default);
-        Assert.True(run.ContactsDeleted >= 3);
+        Assert.True(run.Deleted.Contacts >= 3);
 
         var left = await SystemAsync(db => db.Contacts.AsNoTracking().Where(c => c.OrgId == org.Id).Select(c => c.Id).ToListAsync());
         Assert.Equal(new[] { recent.Id, recentEuropean.Id }.Order(), left.Order());
@@ -80,10 +81,15 @@ public sealed class RetentionTests(RetentionFixture fixture) : IClassFixture<Ret
         Assert.Null((await SystemAsync(db => db.Tasks.AsNoTracking().SingleAsync(t => t.Id == task))).ContactId);
         Assert.Null((await SystemAsync(db => db.Deals.AsNoTracking().SingleAsync(d => d.Id == deal))).PrimaryContactId);
 
-        var soloMeeting = await SystemAsync(db => db.Meetings.AsNoTracking().SingleAsync(m => m.Id == alone));
+        var store = fixture.App.Service<IRecordingStore>();
+        Assert.False(await SystemAsync(db => db.Recordings.AnyAsync(r => r.Id == alone.Recording)));   // with its stored video
+        Assert.Null(await store.OpenReadAsync(alone.VideoKey));
+        Assert.True(await SystemAsync(db => db.Recordings.AnyAsync(r => r.Id == together.Recording)));
+        await using (var kept = await store.OpenReadAsync(together.VideoKey)) Assert.NotNull(kept);
+        var soloMeeting = await SystemAsync(db => db.Meetings.AsNoTracking().SingleAsync(m => m.Id == alone.Meeting));
         Assert.Equal((null, null, null, Now), (soloMeeting.TranscriptText, soloMeeting.Transcript, soloMeeting.Summary, soloMeeting.TranscriptRemovedAt));
         Assert.Equal("Just Olga", soloMeeting.Title);
-        var shared = await SystemAsync(db => db.Meetings.AsNoTracking().SingleAsync(m => m.Id == together));
+        var shared = await SystemAsync(db => db.Meetings.AsNoTracking().SingleAsync(m => m.Id == together.Meeting));
         Assert.NotNull(shared.TranscriptText);
         Assert.Null(shared.TranscriptRemovedAt);
 
@@ -91,7 +97,8 @@ public sealed class RetentionTests(RetentionFixture fixture) : IClassFixture<Ret
         var audit = await SystemAsync(db => db.SecurityAuditLog.AsNoTracking()
             .Where(a => a.OrgId == org.Id && a.EventType == AuditEvents.RetentionDeleted).ToListAsync());
         var details = JsonNode.Parse(Assert.Single(audit).Details)!;
-        Assert.Equal((3, 3, 1, 1), ((int)details["contacts"]!, (int)details["activities"]!, (int)details["emails"]!, (int)details["transcripts_removed"]!));
+        Assert.Equal((3, 3, 1, 1, 1, 1), ((int)details["contacts"]!, (int)details["activities"]!, (int)details["emails"]!, (int)details["transcripts_removed"]!,
+            (int)details["recordings"]!, (int)details["stored_objects"]!));
         Assert.DoesNotContain("Olga", audit[0].Details);
 
         // The next night: nothing more is due here, nothing is written.
@@ -164,7 +171,7 @@ public sealed class RetentionTests(RetentionFixture fixture) : IClassFixture<Ret
 
     PrivacyRetention RetentionAt(DateTimeOffset instant) =>
         ActivatorUtilities.CreateInstance<PrivacyRetention>(fixture.App.Services, (TimeProvider)new FakeTimeProvider(instant),
-            new ContactDeletion(fixture.App.Service<OrgKeyring>(), new FakeTimeProvider(instant)));
+            new ContactDeletion(fixture.App.Service<OrgKeyring>(), fixture.App.Service<IRecordingStore>(), new FakeTimeProvider(instant)));
 
     Task SettingsAsync(Guid orgId, bool autoDelete, int days = 730, int euDays = 365) => SystemAsync(db => db.OrgSettings.Where(s => s.OrgId == orgId)
         .ExecuteUpdateAsync(s => s.SetProperty(x => x.AutoDelete, autoDelete).SetProperty(x => x.RetentionDays, days).SetProperty(x => x.EuRetentionDays, euDays)));
@@ -184,7 +191,8 @@ public sealed class RetentionTests(RetentionFixture fixture) : IClassFixture<Ret
     });
 
     /// <summary>A transcribed meeting on a calendar event whose outside attendees are <paramref name="people"/>.</summary>
-    static async Task<Guid> MeetingAsync(Use60Db db, AppUser rep, string title, params Contact[] people)
+    /// <summary>A meeting with <paramref name="people"/>, its calendar event, and its notetaker recording (a video in the store).</summary>
+    async Task<(Guid Meeting, Guid Recording, string VideoKey)> MeetingAsync(Use60Db db, AppUser rep, string title, params Contact[] people)
     {
         var calendarEvent = new CalendarEvent
         {
@@ -198,9 +206,13 @@ public sealed class RetentionTests(RetentionFixture fixture) : IClassFixture<Ret
             Summary = "They liked the pilot.", TranscriptText = string.Join('\n', people.Select(p => $"{p.FirstName}: we liked the pilot.")),
             Transcript = [.. people.Select(p => new TranscriptSegment { Speaker = p.FirstName, Text = "We liked the pilot." })],
         };
-        db.AddRange(calendarEvent, meeting);
+        var recording = TestData.CompletedRecording(rep, calendarEvent, title);
+        recording.AudioKey = null;   // the video alone was kept
+        meeting.RecordingId = recording.Id;
+        db.AddRange(calendarEvent, recording, meeting);
         await db.SaveChangesAsync();
-        return meeting.Id;
+        await fixture.App.Service<IRecordingStore>().UploadAsync(recording.VideoKey!, new MemoryStream(new byte[1024]), "video/mp4", default);
+        return (meeting.Id, recording.Id, recording.VideoKey!);
     }
 
     async Task<T> SystemAsync<T>(Func<Use60Db, Task<T>> work)

@@ -284,8 +284,7 @@ public sealed class PrivacyExports(SystemDb system, IRecordingStore store, OrgKe
                 Guid[] contacts, events;
                 await using (var db = system.Open("find the person an export is about"))
                 {
-                    // Found by the email's blind index (emails are sealed at rest).
-                    var hash = (await keyring.GetAsync(orgId, create: false, cancellationToken))?.BlindIndex(email);
+                    var hash = await keyring.BlindIndexAsync(orgId, email, cancellationToken);
                     contacts = hash is null ? [] : [.. await db.Contacts.Where(c => c.OrgId == orgId && c.EmailHash == hash).Select(c => c.Id).ToListAsync(cancellationToken)];
                     events = [.. await db.Database.SqlQuery<Guid>($"""
                         SELECT e.id AS "Value" FROM calendar_events e

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
 using Use60.Hosting;
-using Use60.Slack;
 
 namespace Use60.Privacy;
 
@@ -49,25 +48,4 @@ sealed class MasterKeyRequiredInProduction(IHostEnvironment environment) : IVali
                                          $"under it and does not start without one; {MasterKeyOptions.HowToMakeOne} (keep it safe: without it the " +
                                          "encrypted data cannot be read).")
             : ValidateOptionsResult.Success;
-}
-
-public static class PrivacyFeature
-{
-    public static IServiceCollection AddPrivacy(this IServiceCollection services, IConfiguration configuration)
-    {
-        services.AddValidatedOptions<MasterKeyOptions>(configuration)
-            .AddSingleton<IValidateOptions<MasterKeyOptions>, MasterKeyRequiredInProduction>()
-            .AddSingleton<MasterKeys>()
-            .AddSingleton<OrgKeyring>()
-            .AddSingleton<SecretBox>()
-            .AddSingleton<PiiMaintenance>()
-            .AddHostedService<PiiStartup>()
-            .AddTransient<ContactDeletion>().AddTransient<PrivacyRetention>().AddTransient<PrivacyRequests>()
-            .AddTransient<PrivacyExports>().AddSingleton<IExportKick, ExportKick>()
-            .AddSingleton(new Admin.AdminNavItem("Privacy", Pages.PrivacyModel.PagePath, 55));
-        services.AddSlackListeners(ExportSlack.Register);
-        services.AddCommand<RotateMasterKeyCommand>();
-        services.AddCommand<ReencryptCommand>();
-        return services;
-    }
 }

@@ -12,7 +12,8 @@ namespace Use60.Privacy;
 /// older ones still open what they sealed until reencrypt moves it) and one blind-index key (HMAC-SHA256 of normalised emails,
 /// so contacts are found by email without decrypting rows). They live in org_keys wrapped by the master key (<see cref="MasterKeys"/>),
 /// which only the system path can read: the app's own role sees no row of it. Unwrapped keys are kept in memory for a minute
-/// before they are read again (and forgotten after ten idle minutes); they are never logged.
+/// before they are read again (and forgotten after ten idle minutes); they are never logged. A new data key seals only once it is
+/// older than that minute: by then every replica has read it, so none meets a value sealed under a key it does not have.
 /// </summary>
 public sealed class OrgKeyring(Use60DataSources dataSources, MasterKeys masters, TimeProvider clock)
 {
@@ -40,7 +41,8 @@ public sealed class OrgKeyring(Use60DataSources dataSources, MasterKeys masters,
     {
         var now = clock.GetUtcNow();
         Sweep(now);
-        if (cache.TryGetValue(orgId, out var entry) && now - entry.LoadedAt < Freshness && (entry.Keys is not null || !create))
+        // "No keys" is not kept: another replica may make them at any moment, and a row sealed with them must open here.
+        if (cache.TryGetValue(orgId, out var entry) && now - entry.LoadedAt < Freshness && entry.Keys is not null)
         {
             entry.LastUsed = now;
             return entry.Keys;
@@ -51,13 +53,20 @@ public sealed class OrgKeyring(Use60DataSources dataSources, MasterKeys masters,
         return keys;
     }
 
+    /// <summary>
+    /// The keyed hash contacts with <paramref name="email"/> are found by (emails are sealed at rest); null when the org has no keys yet,
+    /// so nothing sealed can match.
+    /// </summary>
+    public async Task<string?> BlindIndexAsync(Guid orgId, string email, CancellationToken cancellationToken) =>
+        (await GetAsync(orgId, create: false, cancellationToken))?.BlindIndex(email);
+
     /// <summary>What this process has read of the org's keys (whatever its age), for code that cannot wait for the database (EF materialisation).</summary>
     public OrgKeys? Loaded(Guid orgId) => cache.TryGetValue(orgId, out var entry) ? entry.Keys : null;
 
     /// <summary>Reads the org's keys again on next use (after this process changed them).</summary>
     public void Forget(Guid orgId) => cache.TryRemove(orgId, out _);
 
-    /// <summary>Adds a fresh data key (the next number); from then on it seals. Returns the org's keys with it.</summary>
+    /// <summary>Adds a fresh data key (the next number); it seals once it is older than <see cref="Freshness"/>. Returns the org's keys with it.</summary>
     public async Task<OrgKeys> AddDataKeyAsync(Guid orgId, CancellationToken cancellationToken)
     {
         await ForAsync(orgId, cancellationToken); // the org has its first keys (and so an index key)
@@ -80,9 +89,10 @@ public sealed class OrgKeyring(Use60DataSources dataSources, MasterKeys masters,
         await SystemSql.RunAsync(dataSources.Owner, async (connection, transaction) =>
         {
             await using var command = SystemSql.Command(connection, transaction,
-                "SELECT id, purpose, wrapped, master_key_id FROM org_keys WHERE org_id = $1", orgId);
+                "SELECT id, purpose, wrapped, master_key_id, created_at FROM org_keys WHERE org_id = $1", orgId);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             var data = new Dictionary<int, byte[]>();
+            var settled = new List<int>();
             byte[]? index = null;
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -90,8 +100,11 @@ public sealed class OrgKeyring(Use60DataSources dataSources, MasterKeys masters,
                 var key = masters.Unwrap(reader.GetString(3), orgId, id, purpose, (byte[])reader[2]);
                 if (purpose == IndexPurpose) index = key;
                 else data[id] = key;
+                if (purpose == DataPurpose && new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero) <= clock.GetUtcNow() - Freshness) settled.Add(id);
             }
-            return index is null || data.Count == 0 ? null : new OrgKeys(orgId, data, index);
+            if (index is null || data.Count == 0) return null;
+            // The newest key every replica has read by now; an org whose keys are all new has only its first key to seal with.
+            return new OrgKeys(orgId, data, index, settled.Count > 0 ? settled.Max() : data.Keys.Min());
         }, cancellationToken);
 
     async Task<OrgKeys> CreateAsync(Guid orgId, CancellationToken cancellationToken)
@@ -142,18 +155,25 @@ public sealed class OrgKeys
     readonly IReadOnlyDictionary<int, byte[]> dataKeys;
     readonly byte[] indexKey;
 
-    internal OrgKeys(Guid orgId, IReadOnlyDictionary<int, byte[]> dataKeys, byte[] indexKey)
+    internal OrgKeys(Guid orgId, IReadOnlyDictionary<int, byte[]> dataKeys, byte[] indexKey, int sealingKeyId)
     {
         OrgId = orgId;
         this.dataKeys = dataKeys;
         this.indexKey = indexKey;
-        CurrentKeyId = dataKeys.Keys.Max();
+        CurrentKeyId = sealingKeyId;
     }
 
     public Guid OrgId { get; }
 
-    /// <summary>The newest data key: what seals.</summary>
+    /// <summary>The data key that seals: the newest one that every replica has read (<see cref="OrgKeyring"/>).</summary>
     public int CurrentKeyId { get; }
+
+    /// <summary>The newest data key, which may not seal yet: what reencrypt moves rows to.</summary>
+    public int NewestKeyId => dataKeys.Keys.Max();
+
+    /// <summary>The same keys, sealing with <paramref name="keyId"/>: reencrypt's, once it knows every replica has read that key.</summary>
+    public OrgKeys SealingWith(int keyId) =>
+        dataKeys.ContainsKey(keyId) ? new OrgKeys(OrgId, dataKeys, indexKey, keyId) : throw new ArgumentException($"Org {OrgId} has no data key {keyId}.");
 
     public IReadOnlyCollection<int> KeyIds => [.. dataKeys.Keys];
 
@@ -204,27 +224,4 @@ public sealed class OrgKeys
     public static int KeyIdOf(byte[] sealedBytes) => BinaryPrimitives.ReadInt32BigEndian(sealedBytes.AsSpan(1, 4));
 
     byte[] Context(string field, string? boundTo, int keyId) => Encoding.UTF8.GetBytes($"use60/pii|{OrgId:D}|{field}|{boundTo}|{keyId}");
-}
-
-/// <summary>Statements on the system path (the schema owner's pool, app.system on for one transaction only).</summary>
-static class SystemSql
-{
-    public static async Task<T> RunAsync<T>(NpgsqlDataSource owner, Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
-    {
-        await using var connection = await owner.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var system = Command(connection, transaction,
-                         "SELECT set_config('app.org_id', '', true), set_config('app.user_id', '', true), set_config('app.system', 'on', true)"))
-            await system.ExecuteNonQueryAsync(cancellationToken);
-        var result = await work(connection, transaction);
-        await transaction.CommitAsync(cancellationToken);
-        return result;
-    }
-
-    public static NpgsqlCommand Command(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, params object?[] values)
-    {
-        var command = new NpgsqlCommand(sql, connection, transaction);
-        foreach (var value in values) command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
-        return command;
-    }
 }

@@ -153,26 +153,27 @@ public sealed class PiiMaintenance(Use60DataSources dataSources, OrgKeyring keyr
                 throw new ArgumentException($"There is no org {orgId}.");
             keys = await keyring.ForAsync(orgId, cancellationToken);
         }
-        var pending = await CountAsync($"SELECT count(*) FROM contacts c WHERE c.org_id = $1 AND {NotOn("$2")}", orgId, keys.CurrentKeyId, cancellationToken);
+        var pending = await CountAsync($"SELECT count(*) FROM contacts c WHERE c.org_id = $1 AND {NotOn("$2")}", orgId, keys.NewestKeyId, cancellationToken);
         var resumed = pending > 0 && keys.KeyIds.Count > 1;
         if (resumed)
-            output.WriteLine($"Resuming: {pending} contact(s) of org {orgId} are still to move to data key {keys.CurrentKeyId}.");
+            output.WriteLine($"Resuming: {pending} contact(s) of org {orgId} are still to move to data key {keys.NewestKeyId}.");
         else
         {
             keys = await keyring.AddDataKeyAsync(orgId, cancellationToken);
-            output.WriteLine($"Made data key {keys.CurrentKeyId} for org {orgId}; new writes are sealed with it.");
+            output.WriteLine($"Made data key {keys.NewestKeyId} for org {orgId}; new writes are sealed with it once every replica has read it " +
+                             $"(within {OrgKeyring.Freshness.TotalSeconds:0} s).");
         }
         if (waitForReplicas)
         {
-            // Every replica reads the org's keys again within OrgKeyring.Freshness: wait that long after the key was made, so none meets a
-            // row under a key it has not read, and none still seals with the old key once the rows have moved.
+            // A new key seals once it is OrgKeyring.Freshness old, and every replica reads the org's keys again within Freshness: after twice
+            // that, every replica has the key and seals with it, so no row written meanwhile is left behind under the old one.
             var made = await SystemSql.RunAsync(dataSources.Owner, async (connection, transaction) =>
             {
                 await using var command = SystemSql.Command(connection, transaction, "SELECT created_at FROM org_keys WHERE org_id = $1 AND id = $2",
-                    orgId, keys.CurrentKeyId);
+                    orgId, keys.NewestKeyId);
                 return (DateTime)(await command.ExecuteScalarAsync(cancellationToken))!;
             }, cancellationToken);
-            var wait = new DateTimeOffset(made, TimeSpan.Zero) + OrgKeyring.Freshness + TimeSpan.FromSeconds(5) - clock.GetUtcNow();
+            var wait = new DateTimeOffset(made, TimeSpan.Zero) + 2 * OrgKeyring.Freshness + TimeSpan.FromSeconds(5) - clock.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
                 output.WriteLine($"Waiting {wait.TotalSeconds:0} s for running replicas to read the new key (--no-wait skips this when no app is running).");
@@ -180,7 +181,9 @@ public sealed class PiiMaintenance(Use60DataSources dataSources, OrgKeyring keyr
             }
         }
 
-        var target = keys.CurrentKeyId;
+        // Without the wait (no app running) the new key seals here at once; with it, it is the key every replica now seals with.
+        var target = keys.NewestKeyId;
+        keys = keys.SealingWith(target);
         var total = await CountAsync($"SELECT count(*) FROM contacts c WHERE c.org_id = $1 AND {NotOn("$2")}", orgId, target, cancellationToken);
         output.WriteLine($"contacts: {total} to move to data key {target}, {batchSize} per batch");
         long moved = 0;
@@ -315,7 +318,7 @@ public sealed class PiiMaintenance(Use60DataSources dataSources, OrgKeyring keyr
                     }
                     await using var update = SystemSql.Command(connection, transaction,
                         $"UPDATE {table} SET {column} = $1 WHERE org_id = $2 AND {key}::text = $3",
-                        await secrets.SealAsync(row.OrgId, purpose, row.BoundTo, plaintext, cancellationToken), row.OrgId, row.Key);
+                        await secrets.SealAsync(row.OrgId, purpose, row.BoundTo, plaintext, cancellationToken, targetKeyId), row.OrgId, row.Key);
                     await update.ExecuteNonQueryAsync(cancellationToken);
                     ok++;
                 }

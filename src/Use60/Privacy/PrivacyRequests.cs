@@ -44,8 +44,13 @@ public sealed class PrivacyRequest : IOrgOwned
     [Column(TypeName = "jsonb")]
     public string? Result { get; set; }
 
-    /// <summary>Why the last execution failed (it is tried again at the next run).</summary>
+    /// <summary>Why the last execution failed (it is tried again at the next run, up to <see cref="PrivacyRequests.MaxAttempts"/> times).</summary>
     public string? Error { get; set; }
+
+    /// <summary>Failed executions so far; at <see cref="PrivacyRequests.MaxAttempts"/> the job stops trying until an admin retries it.</summary>
+    public int Attempts { get; set; }
+
+    public bool GaveUp => Status == PrivacyRequestStatus.Approved && Attempts >= PrivacyRequests.MaxAttempts;
 
     public bool IsErasure => Kind is PrivacyRequestKind.RightToBeForgotten or PrivacyRequestKind.Erasure;
 }
@@ -64,7 +69,7 @@ public sealed class PrivacyRequestException(string message) : Exception(message)
 /// attendee lists, and every remaining mention of their email or name in the org's text and JSON columns; the request is then a
 /// tombstone (who asked, who approved, counts), and the audit log says the same. Idempotent: a run that fails is done again whole.
 /// </summary>
-public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, OrgKeyring keyring, IRecordingStore store, SecurityAudit audit,
+public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, OrgKeyring keyring, SecurityAudit audit,
     PrivacyExports exports, IExportKick kick, TimeProvider clock, ILogger<PrivacyRequests> logger)
 {
     /// <summary>The seeds' grace period: an erasure is executed no sooner than this after it was asked for.</summary>
@@ -74,6 +79,9 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
     public static readonly TimeSpan Deadline = TimeSpan.FromDays(30);
 
     public const string Erased = "[erased]";
+
+    /// <summary>Failed runs (an hour apart) before the job stops and the admins are alerted: a failure this persistent needs a person.</summary>
+    public const int MaxAttempts = 5;
 
     /// <summary>
     /// Tables whose text is not scrubbed: the append-only audit log (it holds no personal data by design) and the append-only
@@ -167,14 +175,18 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         await db.SaveChangesAsync(cancellationToken);
     }
 
-    /// <summary>The privacy-requests job: every approved erasure past its grace period, executed once. Returns how many completed.</summary>
+    /// <summary>
+    /// The privacy-requests job: every approved erasure past its grace period, executed once. A failure is recorded and tried at the next run;
+    /// after <see cref="MaxAttempts"/> the request waits for an admin (Retry on the Privacy page), with a high-severity audit row that the
+    /// security dashboard shows. Returns how many completed.
+    /// </summary>
     public async Task<int> ExecuteDueAsync(CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         List<Guid> due;
         await using (var db = system.Open("find erasure requests due"))
-            due = await db.PrivacyRequests.Where(r => r.Status == PrivacyRequestStatus.Approved && r.ExecuteAfter <= now).OrderBy(r => r.ExecuteAfter)
-                .Select(r => r.Id).ToListAsync(cancellationToken);
+            due = await db.PrivacyRequests.Where(r => r.Status == PrivacyRequestStatus.Approved && r.ExecuteAfter <= now && r.Attempts < MaxAttempts)
+                .OrderBy(r => r.ExecuteAfter).Select(r => r.Id).ToListAsync(cancellationToken);
         var completed = 0;
         foreach (var id in due)
         {
@@ -184,17 +196,44 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogError(e, "Erasure request {RequestId} failed; the next run tries it again", id);
-                await using var db = system.Open("record why an erasure failed");
-                var error = e.GetType().Name + ": " + e.Message;
-                await db.PrivacyRequests.Where(r => r.Id == id).ExecuteUpdateAsync(r => r.SetProperty(x => x.Error, error[..Math.Min(error.Length, 500)]),
-                    cancellationToken);
+                await FailedAsync(id, e, cancellationToken);
             }
         }
         return completed;
     }
 
-    /// <summary>Executes one approved erasure. The stored objects go first (deleting one that is gone is fine), then every row in one transaction.</summary>
+    async Task FailedAsync(Guid id, Exception e, CancellationToken cancellationToken)
+    {
+        await using var db = system.Open("record why an erasure failed");
+        var error = e.GetType().Name + ": " + e.Message;
+        error = error[..Math.Min(error.Length, 500)];
+        var request = await db.PrivacyRequests.SingleAsync(r => r.Id == id, cancellationToken);
+        request.Error = error;
+        request.Attempts++;
+        if (request.Attempts < MaxAttempts)
+        {
+            logger.LogError(e, "Erasure request {RequestId} failed (attempt {Attempt} of {Max}); the next run tries it again", id, request.Attempts, MaxAttempts);
+        }
+        else
+        {
+            logger.LogError(e, "Erasure request {RequestId} failed {Max} times; it waits for an admin to retry it from the Privacy page", id, MaxAttempts);
+            audit.Record(db, AuditEvents.ErasureFailed, AuditSeverity.High, request.OrgId, null, new { request = id, attempts = request.Attempts, error_kind = e.GetType().Name });
+        }
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>An admin asks for an erasure the job gave up on to be tried again (at its next run, with all its attempts; audited).</summary>
+    public async Task RetryAsync(Use60Db db, Guid requestId, HttpContext? http, CancellationToken cancellationToken)
+    {
+        var (orgId, me) = (db.Tenant.OrgId!.Value, db.Tenant.UserId!.Value);
+        var reset = await db.PrivacyRequests.Where(r => r.Id == requestId && r.Status == PrivacyRequestStatus.Approved && r.Attempts >= MaxAttempts)
+            .ExecuteUpdateAsync(r => r.SetProperty(x => x.Attempts, 0), cancellationToken);
+        if (reset == 0) throw new PrivacyRequestException("That request is not waiting for a retry.");
+        audit.Record(db, AuditEvents.ErasureRetried, AuditSeverity.Medium, orgId, me, new { request = requestId }, http);
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>Executes one approved erasure, in one transaction (the stored files are deleted before their rows: <see cref="ContactDeletion"/>).</summary>
     async Task<bool> ExecuteAsync(Guid requestId, CancellationToken cancellationToken)
     {
         await using var db = system.Open("execute an erasure request");
@@ -205,7 +244,7 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         var orgId = request.OrgId;
 
         // Found by the email's blind index (emails are sealed at rest); an org without keys has no sealed contacts to find.
-        var hash = (await keyring.GetAsync(orgId, create: false, cancellationToken))?.BlindIndex(email);
+        var hash = await keyring.BlindIndexAsync(orgId, email, cancellationToken);
         var people = hash is null ? [] : await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && c.EmailHash == hash)
             .Select(c => new { c.Id, c.FirstName, c.LastName }).ToListAsync(cancellationToken);
         var attendeeNames = await db.Database.SqlQuery<string>($"""
@@ -216,26 +255,9 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         var names = people.Select(p => $"{p.FirstName} {p.LastName}".Trim()).Concat(attendeeNames).Where(n => n.Contains(' ') && n.Length >= 5)
             .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
 
-        var recordings = await db.Database.SqlQuery<RecordingKeysRow>($"""
-            SELECT r.id AS "Id", r.video_key AS "VideoKey", r.audio_key AS "AudioKey", r.thumbnail_key AS "ThumbnailKey"
-            FROM recordings r JOIN calendar_events e ON e.id = r.calendar_event_id
-            WHERE r.org_id = {orgId}
-              AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') = {email})
-              AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a
-                              WHERE NOT coalesce((a ->> 'self')::boolean, false) AND lower(a ->> 'email') <> {email}
-                                AND lower(a ->> 'email') NOT IN (SELECT lower(u.email) FROM users u WHERE u.org_id = {orgId} AND u.email IS NOT NULL))
-            """).ToListAsync(cancellationToken);
-        var objects = 0;
-        foreach (var key in recordings.SelectMany(r => new[] { r.VideoKey, r.AudioKey, r.ThumbnailKey }).OfType<string>())
-        {
-            await store.DeleteAsync(key, cancellationToken);
-            objects++;
-        }
-
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var deleted = await contacts.DeleteAsync(db, orgId, [.. people.Select(p => p.Id)], cancellationToken);
-        var recordingIds = recordings.Select(r => r.Id).ToArray();
-        var recordingRows = await db.Database.ExecuteSqlAsync($"DELETE FROM recordings WHERE org_id = {orgId} AND id = ANY({recordingIds})", cancellationToken);
+        // Their address goes in even without a contact row: an attendee nobody added as a contact still has meetings and recordings.
+        var deleted = await contacts.DeleteAsync(db, orgId, [.. people.Select(p => p.Id)], [email], cancellationToken);
         var calendarEvents = await db.Database.ExecuteSqlAsync($"""
             UPDATE calendar_events e
             SET attendees = (SELECT coalesce(jsonb_agg(a), '[]'::jsonb) FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') IS DISTINCT FROM {email}),
@@ -244,8 +266,8 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
             WHERE e.org_id = {orgId} AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') = {email})
             """, cancellationToken);
         var mentions = await ScrubAsync(db, orgId, [email, .. names], cancellationToken);
-        var result = new ErasureResult(deleted.Contacts, deleted.Activities, deleted.Emails, deleted.TranscriptsRemoved, calendarEvents, recordingRows, objects,
-            mentions);
+        var result = new ErasureResult(deleted.Contacts, deleted.Activities, deleted.Emails, deleted.TranscriptsRemoved, calendarEvents, deleted.Recordings,
+            deleted.StoredObjects, mentions);
         await CompleteAsync(db, request, result, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Erasure request {RequestId} executed in org {OrgId}: {Contacts} contacts, {Recordings} recordings ({Objects} stored objects), " +
@@ -260,7 +282,7 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         var now = clock.GetUtcNow();
         await db.PrivacyRequests.Where(r => r.Id == request.Id).ExecuteUpdateAsync(r => r.SetProperty(x => x.Status, PrivacyRequestStatus.Completed)
             .SetProperty(x => x.CompletedAt, now).SetProperty(x => x.SubjectEmail, (string?)null).SetProperty(x => x.Result, counts)
-            .SetProperty(x => x.Error, (string?)null), cancellationToken);
+            .SetProperty(x => x.Error, (string?)null).SetProperty(x => x.Attempts, 0), cancellationToken);
         audit.Record(db, AuditEvents.ErasureExecuted, AuditSeverity.High, request.OrgId, null, new
         {
             request = request.Id, kind = SnakeCase.ValueOf(request.Kind), requested_by = request.RequestedBy, approved_by = request.DecidedBy,
@@ -308,43 +330,55 @@ public sealed class PrivacyRequests(SystemDb system, ContactDeletion contacts, O
         return true;
     }
 
-    sealed record RecordingKeysRow(Guid Id, string? VideoKey, string? AudioKey, string? ThumbnailKey);
-
-    sealed record TextColumn(string Table, string Column, string Type, bool HasOrg)
-    {
-        public bool IsJson => Type is "json" or "jsonb";
-    }
+    sealed record TextColumn(string Table, string Column, string Type, bool HasOrg);
 
     /// <summary>
-    /// Replaces every mention of <paramref name="needles"/> (case-insensitive) with <see cref="Erased"/> in every text and JSON column of
-    /// the org's rows, and of the system inboxes (webhook and Slack payloads, kept 14 days, which name no org). Read from the catalog, so a
-    /// table added later is covered without a change here. Returns the rows changed.
+    /// Replaces every mention of <paramref name="needles"/> (case-insensitive, whole words) with <see cref="Erased"/> in every text, text[] and
+    /// JSON column of the org's rows: tables with an org_id, the Slack inbox's callbacks from the org's workspace and the webhook inbox's
+    /// deliveries that were about the org (both kept 14 days). JSON keeps its structure: only its strings change (<c>jsonb_scrub_strings</c>,
+    /// migration 0028). Read from the catalog, so a table added later is covered without a change here. Returns the rows changed.
     /// </summary>
     static async Task<int> ScrubAsync(Use60Db db, Guid orgId, IReadOnlyList<string> needles, CancellationToken cancellationToken)
     {
         var columns = await db.Database.SqlQuery<TextColumn>($"""
-            SELECT c.table_name::text AS "Table", c.column_name::text AS "Column", c.data_type::text AS "Type",
+            SELECT c.table_name::text AS "Table", c.column_name::text AS "Column",
+                   CASE WHEN c.data_type = 'ARRAY' THEN c.udt_name::text ELSE c.data_type::text END AS "Type",
                    EXISTS (SELECT 1 FROM information_schema.columns o WHERE o.table_schema = 'public' AND o.table_name = c.table_name AND o.column_name = 'org_id') AS "HasOrg"
             FROM information_schema.columns c
             JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
-            WHERE c.table_schema = 'public' AND c.data_type IN ('text', 'character varying', 'json', 'jsonb') AND c.is_generated = 'NEVER'
+            WHERE c.table_schema = 'public' AND c.is_generated = 'NEVER'
+              AND (c.data_type IN ('text', 'character varying', 'json', 'jsonb') OR (c.data_type = 'ARRAY' AND c.udt_name IN ('_text', '_varchar')))
               AND c.table_name NOT LIKE 'qrtz%' AND NOT (c.table_name = ANY({NotScrubbed}))
             ORDER BY 1, 2
             """).ToListAsync(cancellationToken);
         // Whole words only (\m, \M): erasing ann@x.com must not touch joann@x.com, nor "Jo Smith" turn "Jo Smithson" into "[erased]son".
-        var pattern = @"\m(?:" + string.Join('|', needles.Select(Escape)) + @")\M";
+        var pattern = Words(needles);
+        // JSON's text form escapes quotes and backslashes: the rows to look at are found by either spelling.
+        var jsonPattern = Words([.. needles, .. needles.Select(n => JsonSerializer.Serialize(n)[1..^1])]);
         var changed = 0;
-        foreach (var column in columns.Where(c => c.HasOrg || c.Table is "webhook_inbox" or "slack_inbox"))
+        foreach (var column in columns)
         {
+            var whose = column.HasOrg ? "org_id = @org"
+                : column.Table == "slack_inbox" ? "team_id = (SELECT slack_team_id FROM orgs WHERE id = @org)"
+                : null;
+            if (whose is null) continue;   // a table with no owner to tell by: nothing of one org's to scrub there
             var target = $"\"{column.Column}\"";
-            var text = column.IsJson ? $"{target}::text" : target;
-            var replaced = $"regexp_replace({text}, @pattern, @erased, 'gi')" + (column.IsJson ? "::" + column.Type : "");
-            var sql = $"UPDATE \"{column.Table}\" SET {target} = {replaced} WHERE {text} ~* @pattern" + (column.HasOrg ? " AND org_id = @org" : "");
-            changed += await db.Database.ExecuteSqlRawAsync(sql, [new NpgsqlParameter("pattern", pattern), new NpgsqlParameter("erased", Erased),
-                new NpgsqlParameter("org", orgId)], cancellationToken);
+            var (replaced, found) = column.Type switch
+            {
+                "jsonb" => ($"jsonb_scrub_strings({target}, @pattern, @erased)", $"{target}::text ~* @json"),
+                "json" => ($"jsonb_scrub_strings({target}::jsonb, @pattern, @erased)::json", $"{target}::text ~* @json"),
+                "_text" or "_varchar" => ($"(SELECT array_agg(regexp_replace(x, @pattern, @erased, 'gi') ORDER BY i) FROM unnest({target}) WITH ORDINALITY AS u (x, i))",
+                    $"array_to_string({target}, ' ') ~* @pattern"),
+                _ => ($"regexp_replace({target}, @pattern, @erased, 'gi')", $"{target} ~* @pattern"),
+            };
+            var sql = $"UPDATE \"{column.Table}\" SET {target} = {replaced} WHERE {found} AND {whose}";   // names from the catalog
+            changed += await db.Database.ExecuteSqlRawAsync(sql, [new NpgsqlParameter("pattern", pattern), new NpgsqlParameter("json", jsonPattern),
+                new NpgsqlParameter("erased", Erased), new NpgsqlParameter("org", orgId)], cancellationToken);
         }
         return changed;
     }
+
+    static string Words(IEnumerable<string> needles) => @"\m(?:" + string.Join('|', needles.Distinct().Select(Escape)) + @")\M";
 
     /// <summary>A literal for a PostgreSQL regular expression: every character that means something there is escaped.</summary>
     static string Escape(string literal)

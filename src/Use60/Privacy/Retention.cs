@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Quartz;
 using Use60.Data;
+using Use60.Recordings;
 using Use60.Security;
 
 namespace Use60.Privacy;
@@ -18,41 +19,72 @@ public static class RetentionPolicy
 }
 
 /// <summary>What one run of the retention job did, over every org (counts only: the audit log never holds the data).</summary>
-public sealed record RetentionRun(int ContactsDeleted, int ActivitiesDeleted, int EmailsDeleted, int TranscriptsRemoved, int ConversationsArchived,
-    int ConversationsDeleted);
+public sealed record RetentionRun(ContactsDeleted Deleted, int ConversationsArchived, int ConversationsDeleted);
 
-/// <summary>What deleting some contacts removed.</summary>
-public sealed record ContactsDeleted(int Contacts, int Activities, int Emails, int TranscriptsRemoved);
+/// <summary>What deleting some people removed.</summary>
+public sealed record ContactsDeleted(int Contacts, int Activities, int Emails, int TranscriptsRemoved, int Recordings, int StoredObjects)
+{
+    public static readonly ContactsDeleted None = new(0, 0, 0, 0, 0, 0);
+
+    public ContactsDeleted Plus(ContactsDeleted other) => new(Contacts + other.Contacts, Activities + other.Activities, Emails + other.Emails,
+        TranscriptsRemoved + other.TranscriptsRemoved, Recordings + other.Recordings, StoredObjects + other.StoredObjects);
+}
 
 /// <summary>
-/// Deletes contacts and what hangs off them: their activities and the emails sent to them go; tasks and deals stay, without the
-/// reference; a meeting whose only outside person was one of them keeps its title and time but loses its transcript, summary and video link.
-/// Shared by the retention job and erasure requests; runs in the caller's system scope and transaction (the caller names the org).
+/// Deletes people (contacts, and addresses that may have no contact row: a meeting's attendee) and what hangs off them: their activities
+/// and the emails sent to them go; tasks and deals stay, without the reference. A meeting whose only outside people were among them
+/// (<c>only_outside_attendees</c>, migration 0028: by its calendar event, or its recording's) keeps its title and time but loses its
+/// transcript, summary and video link, and the notetaker recordings of such meetings go with their stored files. Shared by the retention
+/// job and erasure requests; runs in the caller's system scope and transaction (the caller names the org). The stored files are deleted
+/// first: if the transaction then fails, the rows stay and the next run deletes them (a file already gone is fine).
 /// </summary>
-public sealed class ContactDeletion(OrgKeyring keyring, TimeProvider clock)
+public sealed class ContactDeletion(OrgKeyring keyring, IRecordingStore store, TimeProvider clock)
 {
-    public async Task<ContactsDeleted> DeleteAsync(Use60Db db, Guid orgId, IReadOnlyCollection<Guid> contactIds, CancellationToken cancellationToken)
+    sealed record RecordingFiles(Guid Id, string? VideoKey, string? AudioKey, string? ThumbnailKey);
+
+    public async Task<ContactsDeleted> DeleteAsync(Use60Db db, Guid orgId, IReadOnlyCollection<Guid> contactIds, IReadOnlyCollection<string> alsoEmails,
+        CancellationToken cancellationToken)
     {
-        if (contactIds.Count == 0) return new ContactsDeleted(0, 0, 0, 0);
         var ids = contactIds.ToArray();
         var now = clock.GetUtcNow();
         // The contacts' emails, opened with the org's keys (sealed at rest), to find the meetings only they were in.
-        await keyring.GetAsync(orgId, create: false, cancellationToken);
-        var emails = (await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && ids.Contains(c.Id)).ToListAsync(cancellationToken))
-            .Select(c => c.Email).OfType<string>().Select(OrgKeys.Normalise).Distinct().ToArray();
-        var transcripts = emails.Length == 0 ? 0 : await db.Database.ExecuteSqlAsync($"""
-            UPDATE meetings m SET transcript = NULL, transcript_text = NULL, summary = NULL, video_url = NULL, transcript_removed_at = {now}, updated_at = {now}
-            FROM calendar_events e
-            WHERE m.org_id = {orgId} AND e.id = m.calendar_event_id AND (m.transcript IS NOT NULL OR m.transcript_text IS NOT NULL)
-              AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a WHERE lower(a ->> 'email') = ANY({emails}))
-              AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(e.attendees) a
-                              WHERE NOT coalesce((a ->> 'self')::boolean, false) AND lower(a ->> 'email') <> ALL({emails})
-                                AND lower(a ->> 'email') NOT IN (SELECT lower(u.email) FROM users u WHERE u.org_id = {orgId} AND u.email IS NOT NULL))
-            """, cancellationToken);
+        var contactEmails = new List<string>();
+        if (ids.Length > 0)
+        {
+            await keyring.GetAsync(orgId, create: false, cancellationToken);
+            contactEmails = (await db.Contacts.AsNoTracking().Where(c => c.OrgId == orgId && ids.Contains(c.Id)).ToListAsync(cancellationToken))
+                .Select(c => c.Email).OfType<string>().ToList();
+        }
+        var emails = contactEmails.Concat(alsoEmails).Select(OrgKeys.Normalise).Distinct().ToArray();
+        if (ids.Length == 0 && emails.Length == 0) return ContactsDeleted.None;
+
+        var transcripts = 0;
+        var recordings = new List<RecordingFiles>();
+        if (emails.Length > 0)
+        {
+            transcripts = await db.Database.ExecuteSqlAsync($"""
+                UPDATE meetings m SET transcript = NULL, transcript_text = NULL, summary = NULL, video_url = NULL, transcript_removed_at = {now}, updated_at = {now}
+                FROM calendar_events e
+                WHERE m.org_id = {orgId} AND e.org_id = {orgId}
+                  AND e.id = coalesce(m.calendar_event_id, (SELECT r.calendar_event_id FROM recordings r WHERE r.id = m.recording_id))
+                  AND (m.transcript IS NOT NULL OR m.transcript_text IS NOT NULL OR m.summary IS NOT NULL OR m.video_url IS NOT NULL)
+                  AND only_outside_attendees(e.attendees, {orgId}, {emails})
+                """, cancellationToken);
+            recordings = await db.Database.SqlQuery<RecordingFiles>($"""
+                SELECT r.id AS "Id", r.video_key AS "VideoKey", r.audio_key AS "AudioKey", r.thumbnail_key AS "ThumbnailKey"
+                FROM recordings r JOIN calendar_events e ON e.id = r.calendar_event_id
+                WHERE r.org_id = {orgId} AND only_outside_attendees(e.attendees, {orgId}, {emails})
+                """).ToListAsync(cancellationToken);
+        }
+        var files = recordings.SelectMany(r => new[] { r.VideoKey, r.AudioKey, r.ThumbnailKey }).OfType<string>().ToList();
+        foreach (var key in files) await store.DeleteAsync(key, cancellationToken);
+        var recordingIds = recordings.Select(r => r.Id).ToArray();
+        var recordingRows = recordingIds.Length == 0 ? 0
+            : await db.Database.ExecuteSqlAsync($"DELETE FROM recordings WHERE org_id = {orgId} AND id = ANY({recordingIds})", cancellationToken);
         var activities = await db.Database.ExecuteSqlAsync($"DELETE FROM activities WHERE org_id = {orgId} AND contact_id = ANY({ids})", cancellationToken);
         var sent = await db.Database.ExecuteSqlAsync($"DELETE FROM outbound_emails WHERE org_id = {orgId} AND contact_id = ANY({ids})", cancellationToken);
         var contacts = await db.Database.ExecuteSqlAsync($"DELETE FROM contacts WHERE org_id = {orgId} AND id = ANY({ids})", cancellationToken);
-        return new ContactsDeleted(contacts, activities, sent, transcripts);
+        return new ContactsDeleted(contacts, activities, sent, transcripts, recordingRows, files.Count);
     }
 }
 
@@ -69,13 +101,13 @@ public sealed class PrivacyRetention(SystemDb system, ContactDeletion deletion, 
     public async Task<RetentionRun> RunAsync(CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        var (contacts, activities, emails, transcripts) = (0, 0, 0, 0);
+        var total = ContactsDeleted.None;
         List<Guid> orgs;
         await using (var db = system.Open("find orgs whose retention deletes contacts"))
             orgs = await db.OrgSettings.Where(s => s.AutoDelete).Select(s => s.OrgId).ToListAsync(cancellationToken);
         foreach (var orgId in orgs)
         {
-            var deleted = new ContactsDeleted(0, 0, 0, 0);
+            var deleted = ContactsDeleted.None;
             while (true)
             {
                 List<Guid> due;
@@ -88,11 +120,10 @@ public sealed class PrivacyRetention(SystemDb system, ContactDeletion deletion, 
                 await using (var db = system.Open("delete contacts past their retention date"))
                 await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
                 {
-                    batch = await deletion.DeleteAsync(db, orgId, due, cancellationToken);
+                    batch = await deletion.DeleteAsync(db, orgId, due, [], cancellationToken);
                     await transaction.CommitAsync(cancellationToken);
                 }
-                deleted = new ContactsDeleted(deleted.Contacts + batch.Contacts, deleted.Activities + batch.Activities, deleted.Emails + batch.Emails,
-                    deleted.TranscriptsRemoved + batch.TranscriptsRemoved);
+                deleted = deleted.Plus(batch);
                 if (due.Count < Batch) break;
             }
             if (deleted.Contacts == 0) continue;
@@ -101,13 +132,14 @@ public sealed class PrivacyRetention(SystemDb system, ContactDeletion deletion, 
                 audit.Record(db, AuditEvents.RetentionDeleted, AuditSeverity.Info, orgId, null, new
                 {
                     contacts = deleted.Contacts, activities = deleted.Activities, emails = deleted.Emails, transcripts_removed = deleted.TranscriptsRemoved,
+                    recordings = deleted.Recordings, stored_objects = deleted.StoredObjects,
                 });
                 await db.SaveChangesAsync(cancellationToken);
             }
-            logger.LogInformation("Retention in org {OrgId}: deleted {Contacts} contacts past their date, {Activities} activities, {Emails} sent emails; " +
-                                  "removed {Transcripts} transcripts", orgId, deleted.Contacts, deleted.Activities, deleted.Emails, deleted.TranscriptsRemoved);
-            (contacts, activities, emails, transcripts) = (contacts + deleted.Contacts, activities + deleted.Activities, emails + deleted.Emails,
-                transcripts + deleted.TranscriptsRemoved);
+            logger.LogInformation("Retention in org {OrgId}: deleted {Contacts} contacts past their date, {Activities} activities, {Emails} sent emails, " +
+                                  "{Recordings} recordings ({Objects} stored files); removed {Transcripts} transcripts", orgId, deleted.Contacts, deleted.Activities,
+                deleted.Emails, deleted.Recordings, deleted.StoredObjects, deleted.TranscriptsRemoved);
+            total = total.Plus(deleted);
         }
 
         int archived, removed;
@@ -123,7 +155,7 @@ public sealed class PrivacyRetention(SystemDb system, ContactDeletion deletion, 
         if (archived + removed > 0)
             logger.LogInformation("Retention: archived {Archived} copilot conversations idle for a year, deleted {Deleted} past their org's retention period",
                 archived, removed);
-        return new RetentionRun(contacts, activities, emails, transcripts, archived, removed);
+        return new RetentionRun(total, archived, removed);
     }
 }
 

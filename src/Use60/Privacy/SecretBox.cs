@@ -19,8 +19,12 @@ public sealed class SecretBox(IOptions<MasterKeyOptions> options, MasterKeys mas
     /// <summary>USE60_MASTER_KEY is set: the features that keep secrets (Slack install, Google Calendar, TOTP) need it explicitly.</summary>
     public bool IsConfigured => !string.IsNullOrWhiteSpace(options.Value.MasterKey);
 
-    public async Task<byte[]> SealAsync(Guid orgId, string purpose, string boundTo, string plaintext, CancellationToken cancellationToken) =>
-        (await keyring.ForAsync(orgId, cancellationToken)).Seal("secret:" + purpose, boundTo, plaintext);
+    /// <summary>Seals under <paramref name="keyId"/> when given (reencrypt's target), else under the org's current data key.</summary>
+    public async Task<byte[]> SealAsync(Guid orgId, string purpose, string boundTo, string plaintext, CancellationToken cancellationToken, int? keyId = null)
+    {
+        var keys = await keyring.ForAsync(orgId, cancellationToken);
+        return (keyId is { } id ? keys.SealingWith(id) : keys).Seal("secret:" + purpose, boundTo, plaintext);
+    }
 
     /// <exception cref="CryptographicException">The ciphertext was altered, moved to another row or org, or sealed under a master key not configured.</exception>
     public async Task<string> OpenAsync(Guid orgId, string purpose, string boundTo, byte[] sealedBytes, CancellationToken cancellationToken)

@@ -101,9 +101,6 @@ public static class FathomJson
         _ => null,
     };
 
-    public static DateTimeOffset? DateOf(JsonNode? node) =>
-        Str(node) is { } text && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at : null;
-
     /// <summary>
     /// Fathom's transcript: each entry a speaker (by display name), what they said, and when (<c>HH:MM:SS</c> from the recording's
     /// start). An entry lasts until the next begins.

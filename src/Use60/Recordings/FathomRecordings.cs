@@ -51,7 +51,7 @@ public sealed class FathomRecordings(SystemDb system, IServiceScopeFactory scope
 
     sealed record Rep(Guid OrgId, Guid UserId);
 
-    public async Task<FathomLanding> LandAsync(JsonObject recording, FathomVia via, CancellationToken cancellationToken)
+    public async Task<FathomLanding> LandAsync(JsonObject recording, FathomVia via, CancellationToken cancellationToken, WebhookDelivery? delivery = null)
     {
         if (IdOf(recording["recording_id"]) is not { } id)
         {
@@ -73,6 +73,7 @@ public sealed class FathomRecordings(SystemDb system, IServiceScopeFactory scope
                               "and tried again on each pull", id, email?.IndexOf('@') is > 0 and var at ? "someone at " + email[(at + 1)..] : "nobody with an address");
             return FathomLanding.Unmatched;
         }
+        delivery?.OrgId = rep.OrgId;
 
         var transcript = recording["transcript"] as JsonArray;
         if (transcript is not { Count: > 0 } && fathom.IsConfigured)
@@ -171,6 +172,8 @@ public sealed class FathomRecordings(SystemDb system, IServiceScopeFactory scope
             waiting = await db.Database.SqlQuery<Unmatched>($"""
                 SELECT recording_id AS "RecordingId", payload::text AS "Payload", via AS "Via" FROM fathom_recordings
                 WHERE status = 'unmatched' AND payload IS NOT NULL AND first_seen_at > {clock.GetUtcNow() - within}
+                  -- Only those whose recorder is a user now: a backlog of strangers' recordings must not crowd them out of the batch.
+                  AND lower(trim(payload -> 'recorded_by' ->> 'email')) IN (SELECT lower(u.email) FROM users u WHERE u.email IS NOT NULL)
                 ORDER BY first_seen_at LIMIT 100
                 """).ToListAsync(cancellationToken);
         var landed = 0;
@@ -235,9 +238,9 @@ public sealed class FathomWebhook(WebhookInbox inbox, WebhookSignature signature
         // The inbox keeps what identifies the recording, not what was said in it (that lands on the meeting).
         var kept = (JsonObject)recording.DeepClone();
         foreach (var content in new[] { "transcript", "default_summary", "action_items", "crm_matches" }) kept.Remove(content);
-        var outcome = await inbox.AcceptAsync(FathomRecordings.Provider, headers[IdHeader].ToString(), EventName, kept, async (_, token) =>
+        var outcome = await inbox.AcceptAsync(FathomRecordings.Provider, headers[IdHeader].ToString(), EventName, kept, async (delivery, token) =>
         {
-            var landing = await recordings.LandAsync(recording, FathomVia.Webhook, token);
+            var landing = await recordings.LandAsync(recording, FathomVia.Webhook, token, delivery);
             logger.LogInformation("Fathom webhook for recording {RecordingId}: {Landing}", recordingId, landing);
             return landing == FathomLanding.Landed ? WebhookOutcome.Handled : WebhookOutcome.Ignored;
         }, http.RequestAborted);

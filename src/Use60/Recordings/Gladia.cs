@@ -162,11 +162,11 @@ public sealed class GladiaWebhook(WebhookInbox inbox, SecretBox secrets, IServic
 
         // The inbox keeps what identifies the callback, not the transcript it carries (that is read from Gladia).
         var kept = new JsonObject { ["id"] = jobId, ["event"] = eventName, ["recording_id"] = recordingId.ToString(), ["error"] = error?.DeepClone() };
-        var outcome = await inbox.AcceptAsync("gladia", $"{jobId}:{eventName}", eventName, kept, async (_, token) =>
+        var outcome = await inbox.AcceptAsync("gladia", $"{jobId}:{eventName}", eventName, kept, async (delivery, token) =>
         {
             await using var scope = scopes.CreateAsyncScope();
             return await scope.ServiceProvider.GetRequiredService<RecordingTranscription>()
-                .FromGladiaAsync(recordingId, jobId, eventName, error?.ToJsonString(), token);
+                .FromGladiaAsync(recordingId, jobId, eventName, error?.ToJsonString(), delivery, token);
         }, http.RequestAborted);
         return Results.Json(new JsonObject { ["outcome"] = SnakeCase.ValueOf(outcome) });
     }

@@ -108,12 +108,13 @@ public sealed class MeetingBaasWebhook(SystemDb system, WebhookInbox inbox, ISer
         // v2 puts the bot's extra beside data; the recording id we gave the bot is looked for in both places.
         var data = payload["data"] as JsonObject ?? [];
         return inbox.AcceptAsync("meetingbaas", deliveryId, eventName, payload,
-            (now, token) => ProcessAsync(eventName, data, payload["extra"] as JsonObject ?? data["extra"] as JsonObject, now, token), cancellationToken);
+            (delivery, token) => ProcessAsync(eventName, data, payload["extra"] as JsonObject ?? data["extra"] as JsonObject, delivery, token), cancellationToken);
     }
 
     /// <summary>What the event means for our recording (found by its bot id, or by the recording id we gave the bot), in its rep's own tenant scope.</summary>
-    async Task<WebhookOutcome> ProcessAsync(string eventName, JsonObject data, JsonObject? extra, DateTimeOffset now, CancellationToken cancellationToken)
+    async Task<WebhookOutcome> ProcessAsync(string eventName, JsonObject data, JsonObject? extra, WebhookDelivery delivery, CancellationToken cancellationToken)
     {
+        var now = delivery.ReceivedAt;
         var botId = Str(data["bot_id"]);
         if (botId is null) return WebhookOutcome.Ignored;
         var ours = Guid.TryParse(Str(extra?["recording_id"]), out var recordingId) ? recordingId : Guid.Empty;
@@ -127,6 +128,7 @@ public sealed class MeetingBaasWebhook(SystemDb system, WebhookInbox inbox, ISer
             logger.LogInformation("MeetingBaaS {Event} for bot {BotId}, which is not one of ours", eventName, botId);
             return WebhookOutcome.Ignored;
         }
+        delivery.OrgId = bot.OrgId;
 
         await using var scope = scopes.CreateTenantScope(bot.OrgId, bot.UserId);
         var notetaker = scope.ServiceProvider.GetRequiredService<Notetaker>();

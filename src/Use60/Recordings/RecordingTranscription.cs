@@ -178,7 +178,8 @@ public sealed class RecordingTranscription(SystemDb system, IServiceScopeFactory
     /// Gladia's callback for a job of ours: on success its result is read from Gladia and stored; on error the reason is kept on the
     /// recording. A callback for a job that is not the recording's current one is ignored.
     /// </summary>
-    public async Task<WebhookOutcome> FromGladiaAsync(Guid recordingId, string jobId, string eventName, string? error, CancellationToken cancellationToken)
+    public async Task<WebhookOutcome> FromGladiaAsync(Guid recordingId, string jobId, string eventName, string? error, WebhookDelivery delivery,
+        CancellationToken cancellationToken)
     {
         var recording = await RecordingAsync(recordingId, cancellationToken);
         if (recording is null || recording.TranscriptionJobId != jobId)
@@ -186,6 +187,7 @@ public sealed class RecordingTranscription(SystemDb system, IServiceScopeFactory
             logger.LogInformation("Gladia called back for job {JobId}, which is not recording {RecordingId}'s", jobId, recordingId);
             return WebhookOutcome.Ignored;
         }
+        delivery.OrgId = recording.OrgId;
         if (eventName != "transcription.success")
         {
             await NoteErrorAsync(recordingId, GladiaProvider, $"Gladia could not transcribe the recording ({eventName}{(error is null ? "" : ": " + error)})",
@@ -393,9 +395,6 @@ public sealed class RecordingTranscription(SystemDb system, IServiceScopeFactory
 
     /// <summary>A notetaker meeting's source ref: its recording's id, whoever transcribed it.</summary>
     public static string SourceRef(Guid recordingId) => recordingId.ToString("D", CultureInfo.InvariantCulture);
-
-    static DateTimeOffset? DateOf(JsonNode? node) =>
-        Str(node) is { } text && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at : null;
 }
 
 /// <summary>Every 5 minutes: Gladia requests to make again and jobs whose callback has not come (<see cref="RecordingTranscription.CheckDueAsync"/>).</summary>

@@ -8,6 +8,15 @@ namespace Use60.Recordings;
 
 public enum WebhookOutcome { Handled, Ignored, Duplicate }
 
+/// <summary>One delivery being processed: when it came, and the org it turned out to be about (the handler sets it once it knows).</summary>
+public sealed class WebhookDelivery(DateTimeOffset receivedAt)
+{
+    public DateTimeOffset ReceivedAt { get; } = receivedAt;
+
+    /// <summary>Kept on the inbox row, so that an erasure in that org scrubs this delivery and no other org's.</summary>
+    public Guid? OrgId { get; set; }
+}
+
 /// <summary>
 /// The inbox every provider's webhook goes through once its authenticity is checked (MeetingBaaS's Svix signature, Gladia's
 /// callback token): the event is written to <c>webhook_inbox</c> under the provider's id of the message before anything is done
@@ -24,7 +33,7 @@ public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<We
 
     /// <summary>Stores the event (once per delivery id) and runs <paramref name="process"/> unless it was processed before or is being processed now.</summary>
     public async Task<WebhookOutcome> AcceptAsync(string provider, string deliveryId, string eventName, JsonObject payload,
-        Func<DateTimeOffset, CancellationToken, Task<WebhookOutcome>> process, CancellationToken cancellationToken)
+        Func<WebhookDelivery, CancellationToken, Task<WebhookOutcome>> process, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         // A transcript in a webhook is words people said: card numbers leave before it is stored (and before it is processed).
@@ -49,17 +58,18 @@ public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<We
         }
 
         WebhookOutcome outcome;
+        var delivery = new WebhookDelivery(now);
         try
         {
-            outcome = await process(now, cancellationToken);
+            outcome = await process(delivery, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogError(e, "{Provider} webhook {DeliveryId} ({Event}) could not be processed; it will be delivered again", provider, deliveryId, eventName);
-            await FinishAsync(id, null, e.GetType().Name + ": " + e.Message, CancellationToken.None);
+            await FinishAsync(id, null, delivery.OrgId, e.GetType().Name + ": " + e.Message, CancellationToken.None);
             throw;
         }
-        await FinishAsync(id, outcome, null, CancellationToken.None);
+        await FinishAsync(id, outcome, delivery.OrgId, null, CancellationToken.None);
         return outcome;
     }
 
@@ -87,14 +97,15 @@ public sealed class WebhookInbox(SystemDb system, TimeProvider clock, ILogger<We
         return deleted.All;
     }
 
-    async Task FinishAsync(long id, WebhookOutcome? outcome, string? error, CancellationToken cancellationToken)
+    async Task FinishAsync(long id, WebhookOutcome? outcome, Guid? orgId, string? error, CancellationToken cancellationToken)
     {
         await using var db = system.Open("record a processed webhook");
         var processedAt = outcome is null ? (DateTimeOffset?)null : clock.GetUtcNow();
         var text = outcome is null ? null : SnakeCase.ValueOf(outcome.Value);
         error = error?[..Math.Min(error.Length, 1000)];
         await db.Database.ExecuteSqlAsync($"""
-            UPDATE webhook_inbox SET processed_at = {processedAt}, outcome = {text}, error = {error}, locked_until = NULL WHERE id = {id}
+            UPDATE webhook_inbox SET processed_at = {processedAt}, outcome = {text}, error = {error}, locked_until = NULL, org_id = coalesce({orgId}, org_id)
+            WHERE id = {id}
             """, cancellationToken);
     }
 

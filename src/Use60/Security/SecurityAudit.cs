@@ -91,6 +91,12 @@ public static class AuditEvents
     /// <summary>An erasure was executed: the tombstone (who asked, who approved, counts of what went; never the person's data).</summary>
     public const string ErasureExecuted = "privacy.erasure_executed";
 
+    /// <summary>An erasure failed every time the job tried it; it waits for an admin (the error's kind and message, never the person's data).</summary>
+    public const string ErasureFailed = "privacy.erasure_failed";
+
+    /// <summary>An admin asked for an erasure the job gave up on to be tried again.</summary>
+    public const string ErasureRetried = "privacy.erasure_retried";
+
     /// <summary>A notetaker bot was claimed for a meeting, with its consent basis (org policy or the rep's choice).</summary>
     public const string RecordingConsent = "notetaker.recording_consent";
 

@@ -228,9 +228,14 @@ public sealed class SlackRequest(InboxKind kind, JsonObject payload, Org org, Ap
     }
 }
 
-/// <summary>Reading Slack's payloads, where a field may be missing or of another kind.</summary>
+/// <summary>Reading Slack's payloads (and the recording providers'), where a field may be missing or of another kind.</summary>
 public static class SlackJson
 {
     /// <summary>The node's string value, or null when it is missing or not a string.</summary>
     public static string? Str(JsonNode? node) => node?.GetValueKind() == System.Text.Json.JsonValueKind.String ? node.GetValue<string>() : null;
+
+    /// <summary>The node's ISO 8601 time (UTC when it names no offset), or null when it is missing or not a time.</summary>
+    public static DateTimeOffset? DateOf(JsonNode? node) =>
+        Str(node) is { } text && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal, out var at) ? at : null;
 }

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
+using Use60.Calendar;
 using Use60.Data;
 using Use60.Orgs;
+using Use60.Recordings;
 
 namespace Use60.Tests.Infrastructure;
 
@@ -55,5 +57,21 @@ public static class TestData
         settings.EnableMeetingSharing = meetings ?? settings.EnableMeetingSharing;
         settings.EnableEmailSharing = emails ?? settings.EnableEmailSharing;
         await db.SaveChangesAsync();
+    }
+
+    /// <summary>A notetaker recording of <paramref name="calendarEvent"/> that finished and was stored: its video and audio keys set (not saved).</summary>
+    public static Recording CompletedRecording(AppUser rep, CalendarEvent calendarEvent, string title)
+    {
+        var meetingKey = "meet.google.com/abc-defg-" + calendarEvent.ExternalId[^3..];
+        var recording = new Recording
+        {
+            OrgId = rep.OrgId, UserId = rep.Id, CalendarEventId = calendarEvent.Id, Source = RecordingSource.Calendar, Title = title,
+            MeetingUrl = "https://" + meetingKey, MeetingKey = meetingKey, Platform = MeetingPlatform.Meet, BotName = "use60 Notetaker (recording)",
+            ChatNotice = "Recorded.", Status = RecordingStatus.Completed, ConsentBasis = ConsentBasis.OrgPolicy, ConsentRecordedAt = calendarEvent.StartTime,
+            S3UploadStatus = S3UploadStatus.Complete,
+        };
+        recording.VideoKey = RecordingKeys.For(rep.OrgId, rep.Id, recording.Id, RecordingKeys.Video);
+        recording.AudioKey = RecordingKeys.For(rep.OrgId, rep.Id, recording.Id, RecordingKeys.Audio);
+        return recording;
     }
 }

@@ -75,6 +75,20 @@ public sealed class PrivacyModel(Use60Db db, PrivacyRequests requests, PrivacyEx
         return RedirectToPage();
     }
 
+    public async Task<IActionResult> OnPostRetryAsync([FromForm] Guid requestId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await requests.RetryAsync(db, requestId, HttpContext, cancellationToken);
+            Notice = "It will be tried again within the hour.";
+        }
+        catch (PrivacyRequestException e)
+        {
+            Notice = e.Message;
+        }
+        return RedirectToPage();
+    }
+
     public async Task<IActionResult> OnPostExportOrgAsync(CancellationToken cancellationToken)
     {
         await exports.CreateOrgExportAsync(db, HttpContext, cancellationToken);
