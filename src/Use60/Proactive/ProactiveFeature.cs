@@ -117,10 +117,13 @@ public static class ProactiveFeature
 /// the database is unreachable or not yet migrated the web side serves on (readiness says what is wrong) and the scheduler
 /// waits for it, then joins the cluster: Quartz checks its tables once, at start, and a scheduler that failed cannot be restarted.
 /// </summary>
-sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, IOptions<JobsOptions> options, TimeProvider clock,
+sealed class JobsHost(ISchedulerFactory factory, ScheduledJobs jobs, Use60DataSources dataSources, IOptions<JobsOptions> options, TimeProvider clock,
     ILogger<JobsHost> logger) : BackgroundService
 {
     public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long cancelled jobs get to stop after the shutdown timeout before the process goes on without them.</summary>
+    static readonly TimeSpan InterruptGrace = TimeSpan.FromSeconds(5);
 
     IScheduler? scheduler;
 
@@ -179,13 +182,25 @@ sealed class JobsHost(ISchedulerFactory factory, Use60DataSources dataSources, I
         if (scheduler is null) return;
         // Work already started (a digest half-sent) finishes, and Quartz's own threads stop, before the container disposes the
         // database connections they use; the host's shutdown timeout bounds the wait.
+        var shutdown = scheduler.Shutdown(waitForJobsToComplete: true, CancellationToken.None).AsTask();
         try
         {
-            await scheduler.Shutdown(waitForJobsToComplete: true, CancellationToken.None).AsTask().WaitAsync(cancellationToken);
+            await shutdown.WaitAsync(cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            logger.LogWarning("Scheduled jobs were still running when the shutdown timeout ended; they stop with the process");
+            // Jobs still running past the timeout are told to stop (their cancellation token), or Quartz's shutdown would wait for them
+            // for ever, its own threads still polling a database the container is about to dispose, and the process would not exit.
+            logger.LogWarning("Scheduled jobs were still running when the shutdown timeout ended; they are cancelled and stop with the process");
+            try
+            {
+                foreach (var job in jobs.All) await scheduler.Interrupt(new JobKey(job.Name), CancellationToken.None);
+            }
+            catch (SchedulerException e)
+            {
+                logger.LogWarning("Running jobs could not be cancelled: {Reason}", e.Message);
+            }
+            await Task.WhenAny(shutdown, Task.Delay(InterruptGrace, clock, CancellationToken.None));
         }
     }
 }
