@@ -26,8 +26,8 @@ public sealed class SoakClock(DateTimeOffset start) : TimeProvider
 }
 
 /// <summary>One minute's sample of the app's process, taken after a full blocking collection (see <see cref="SoakBench"/>).</summary>
-public sealed record SoakSample(int Minute, double WorkingSetMb, double GcHeapMb, int Threads, int DbConnections, int Events, int Commands, int Clicks,
-    int Errors, int SlackPosts, long OutboxPending, double? Load);
+public sealed record SoakSample(int Minute, double WorkingSetMb, double GcHeapMb, double GcCommittedMb, int Threads, int PoolThreads, int DbConnections, int Events, int Commands,
+    int Clicks, int Errors, int SlackPosts, long OutboxPending, double? Load);
 
 /// <summary>
 /// scripts/bench.sh soak: the app as Program.cs composes it (scheduler on), served by Kestrel on 127.0.0.1 in this process, on a database
@@ -101,7 +101,7 @@ public static class SoakBench
         Console.WriteLine($"  the app listens on {address}; {minutes} minutes at {1000 / Tick.TotalMilliseconds * 3:0} requests/s, one simulated day a minute, " +
                           $"{Environment.ProcessorCount} cores, load average {BenchResults.LoadAverage():0.0}");
         Console.WriteLine();
-        Console.WriteLine("minute  sim day     working set MB  GC heap MB  threads  db conns  events  commands  clicks  errors  slack posts  outbox pending  load");
+        Console.WriteLine("minute  sim day     working set MB  GC heap MB (committed)  threads (pool)  db conns  events  commands  clicks  errors  slack posts  outbox pending  load");
 
         using var stop = new CancellationTokenSource();
         var samples = new List<SoakSample>();
@@ -117,7 +117,10 @@ public static class SoakBench
                     UPDATE calendar_events SET start_time = start_time + interval '1 day', end_time = end_time + interval '1 day'
                     WHERE external_id LIKE 'bench-%-0'
                     """);
+                await generator.PauseAsync();
+                await JobsIdleAsync(monitor);
                 clock.Advance(TimeSpan.FromDays(1));
+                generator.Resume();
             }
             foreach (var job in DailyJobs) jobs.Now(job, "the soak's simulated day");
             jobsFired += DailyJobs.Length;
@@ -135,7 +138,7 @@ public static class SoakBench
                 (request["messages"]!.AsArray().Any(m => (string?)m?["role"] == "tool") ? answer : toolCall).Answer(request)));
             var sample = await SampleAsync(monitor, minute, counts, posts);
             samples.Add(sample);
-            Console.WriteLine($"{minute,6}  {clock.GetUtcNow():ddd dd MMM}  {sample.WorkingSetMb,14:0.0}  {sample.GcHeapMb,10:0.0}  {sample.Threads,7}  " +
+            Console.WriteLine($"{minute,6}  {clock.GetUtcNow():ddd dd MMM}  {sample.WorkingSetMb,14:0.0}  {sample.GcHeapMb,10:0.0} {$"({sample.GcCommittedMb:0.0})",11}  {sample.Threads,7} {$"({sample.PoolThreads})",6}  " +
                               $"{sample.DbConnections,8}  {sample.Events,6}  {sample.Commands,8}  {sample.Clicks,6}  {sample.Errors,6}  {sample.SlackPosts,11}  " +
                               $"{sample.OutboxPending,14}  {sample.Load,4:0.0}");
         }
@@ -182,6 +185,20 @@ public static class SoakBench
             results[$"{key}_growth_last5_pct"] = double.IsInfinity(growth) ? null : Math.Round(growth, 1);
             results[$"{key}_flat"] = ok;
         }
+        // The thread pool grows and shrinks its workers with the load (hill climbing); a thread leak would be among the others.
+        Console.WriteLine($"  of the threads, the thread pool's {last.Min(s => s.PoolThreads)} to {last.Max(s => s.PoolThreads)}, " +
+                          $"the others {last.Min(s => s.Threads - s.PoolThreads)} to {last.Max(s => s.Threads - s.PoolThreads)}");
+        foreach (var sample in samples)
+        {
+            results[$"pool_threads_min{sample.Minute}"] = sample.PoolThreads;
+            results[$"gc_committed_mb_min{sample.Minute}"] = Math.Round(sample.GcCommittedMb, 1);
+        }
+        // The working set beyond what the GC has committed: the runtime's own memory (JIT'd code, type data), native libraries, thread stacks.
+        Console.WriteLine($"  of the working set, beyond the GC's committed memory: {last.Min(s => s.WorkingSetMb - s.GcCommittedMb):0.0} to " +
+                          $"{last.Max(s => s.WorkingSetMb - s.GcCommittedMb):0.0} MB");
+        if (samples.Max(s => s.Load) is { } busiest && busiest > 2 * Environment.ProcessorCount)
+            Console.WriteLine($"note: the load average reached {busiest:0.0} on {Environment.ProcessorCount} cores: other work competed for the CPU, " +
+                              "which slows the app and makes the thread pool and the connection pool vary more");
         var sent = samples.Sum(s => s.Events + s.Commands + s.Clicks);
         var errors = samples.Sum(s => s.Errors);
         var errorsOk = errors <= sent / 100;
@@ -218,8 +235,9 @@ public static class SoakBench
             """, monitor);
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
-        return new SoakSample(minute, process.WorkingSet64 / 1e6, GC.GetTotalMemory(forceFullCollection: false) / 1e6, process.Threads.Count,
-            reader.GetInt32(0), counts.Events, counts.Commands, counts.Clicks, counts.Errors, posts, reader.GetInt64(1), BenchResults.LoadAverage());
+        return new SoakSample(minute, process.WorkingSet64 / 1e6, GC.GetTotalMemory(forceFullCollection: false) / 1e6,
+            GC.GetGCMemoryInfo().TotalCommittedBytes / 1e6, process.Threads.Count,
+            ThreadPool.ThreadCount, reader.GetInt32(0), counts.Events, counts.Commands, counts.Clicks, counts.Errors, posts, reader.GetInt64(1), BenchResults.LoadAverage());
     }
 
     /// <summary>Every rep's Slack user and team.</summary>
@@ -244,6 +262,19 @@ public static class SoakBench
         while (await reader.ReadAsync())
             targets.Add(new SoakTraffic.Target(reader.GetGuid(0), reader.GetGuid(1), new SoakTraffic.Rep(reader.GetString(2), reader.GetString(3))));
         return [.. targets];
+    }
+
+    /// <summary>
+    /// Waits (up to 20 s) until no scheduled job is running: a tenant scope that read its org's keys before the clock jumps a day finds them
+    /// evicted after it (the keyring forgets keys idle for 10 minutes of the clock), and its digest or brief fails, to be retried on
+    /// the next run. That is the jump's doing, not the app's, so the jump waits for the jobs.
+    /// </summary>
+    static async Task JobsIdleAsync(NpgsqlConnection monitor)
+    {
+        var waited = Stopwatch.StartNew();
+        // The app's own record of runs (JobRunRecorder): a run under way is 'running' until it ends.
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM job_runs WHERE last_outcome = 'running'", monitor);
+        while ((long)(await command.ExecuteScalarAsync())! > 0 && waited.Elapsed < TimeSpan.FromSeconds(20)) await Task.Delay(250);
     }
 
     static async Task<(long Runs, long Failures)> JobRunsAsync(NpgsqlConnection monitor)
@@ -306,6 +337,17 @@ public sealed class SoakTraffic(HttpClient client, FakeSlack slack, TimeProvider
         // The requests still under way finish (or fail) before the app stops.
         for (var i = 0; i < MaxInFlight; i++) await inFlight.WaitAsync(CancellationToken.None);
     }
+
+    /// <summary>
+    /// Holds new requests back and waits for those under way: one signed before the clock jumps a day and checked after it would be
+    /// refused as stale (as Slack's would be), which is the jump's doing, not the app's.
+    /// </summary>
+    public async Task PauseAsync()
+    {
+        for (var i = 0; i < MaxInFlight; i++) await inFlight.WaitAsync();
+    }
+
+    public void Resume() => inFlight.Release(MaxInFlight);
 
     /// <summary>Starts one request without waiting for its answer (a command may take the app's whole 2 s budget), as long as fewer than
     /// <see cref="MaxInFlight"/> are under way; past that it waits, so a slow app slows the load instead of piling requests up.</summary>
