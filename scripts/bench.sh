@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks of the app on a throwaway PostgreSQL cluster (digests, pages) or s3rver (upload) on 127.0.0.1, removed afterwards.
+# Benchmarks of the app on a throwaway PostgreSQL cluster (digests, pages, soak) or s3rver (upload) on 127.0.0.1, removed afterwards.
 #
 #   scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]
 #   scripts/bench.sh pages [--requests N] [--out FILE]
 #   scripts/bench.sh upload [--small-mib N] [--large-mib N] [--runs N] [--out FILE]
+#   scripts/bench.sh soak [--minutes N] [--reps N] [--out FILE]
 #
 # digests: seeds reps (2,000 by default) with deals and calendars, runs the real pipeline-digest and meeting-brief jobs once each,
 # and prints the time, the ms per rep and the database round trips per rep (counted at the connection); writes them to
@@ -19,6 +20,15 @@
 # prints the throughputs (MB/s), their ratio and the process's peak working-set growth during each upload, and writes them to
 # bench/results/upload.json. Exits non-zero if the growth reaches 64 MB at either size or grows with the size, or if the store's
 # throughput is under 80% of the raw PUT's.
+#
+# soak: seeds reps (2,000 by default, --reps) and serves the app (scheduler on) on Kestrel on 127.0.0.1, with a fake Slack Web API and a
+# fake OpenAI-compatible model on 127.0.0.1, for --minutes (15 by default) of steady signed Slack traffic, 30 requests/s: DMs and
+# app_mentions to the copilot, /sixty commands, and Mark done / Snooze clicks. The app's clock moves one simulated day per real minute,
+# and the daily jobs (digests, meeting briefs, task reminders, deal stalls, win/loss) are started through Quartz at each simulated day,
+# for every rep (Quartz's own cron runs on the real clock). Every minute it prints the process's working set, live GC heap (after a full
+# collection), thread count and the app's open database connections; exits non-zero if any of them grows over the last five minutes
+# (spread over 10%, or for threads and connections more than 2 apart) or more than 1% of requests fail. Writes bench/results/soak.json.
+# Under 6 minutes it judges what there is and says it is not the 15-minute soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
@@ -27,11 +37,12 @@ source scripts/lib/s3rver.sh
 usage() {
   printf '%s\n' "usage: scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]" \
                 "       scripts/bench.sh pages [--requests N] [--out FILE]" \
-                "       scripts/bench.sh upload [--small-mib N] [--large-mib N] [--runs N] [--out FILE]" >&2
+                "       scripts/bench.sh upload [--small-mib N] [--large-mib N] [--runs N] [--out FILE]" \
+                "       scripts/bench.sh soak [--minutes N] [--reps N] [--out FILE]" >&2
   exit 2
 }
 case "${1:-}" in
-  digests|pages|upload) ;;
+  digests|pages|upload|soak) ;;
   *) usage ;;
 esac
 command -v dotnet >/dev/null || { echo "The .NET 10 SDK is needed: https://dotnet.microsoft.com/download" >&2; exit 1; }
