@@ -8,7 +8,8 @@ namespace Use60.Bench;
 /// <summary>
 /// What scripts/bench.sh runs: <c>digests</c> (<see cref="DigestBench"/>), the digest and brief jobs' time and round trips per rep,
 /// <c>pages</c> (<see cref="PagesBench"/>), how fast every admin page answers a signed-in owner on the demo data, or <c>upload</c>
-/// (<see cref="UploadBench"/>), a recording's throughput and memory on its way into S3.
+/// (<see cref="UploadBench"/>), a recording's throughput and memory on its way into S3, or <c>slack</c> (<see cref="SlackBench"/>), the
+/// Slack front door's acknowledgements beside a minimal Bolt for JavaScript app's.
 /// </summary>
 static class BenchCommand
 {
@@ -17,6 +18,7 @@ static class BenchCommand
         ["digests"] = (DigestBench.Usage, DigestBench.MainAsync),
         ["pages"] = (PagesBench.Usage, PagesBench.MainAsync),
         ["upload"] = (UploadBench.Usage, UploadBench.MainAsync),
+        ["slack"] = (SlackBench.Usage, SlackBench.MainAsync),
     };
 
     static string Usage => "usage: " + string.Join("\n       ", Benches.Values.Select(bench => "Use60.Bench " + bench.Usage));
