@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks of the app on a throwaway PostgreSQL cluster (digests, pages, soak) or s3rver (upload) on 127.0.0.1, removed afterwards.
+# Benchmarks of the app on a throwaway PostgreSQL cluster (digests, pages, slack, soak) or s3rver (upload) on 127.0.0.1, removed afterwards.
+# bench/README.md has the latest figures of each.
 #
 #   scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]
 #   scripts/bench.sh pages [--requests N] [--out FILE]
 #   scripts/bench.sh upload [--small-mib N] [--large-mib N] [--runs N] [--out FILE]
+#   scripts/bench.sh slack [--seconds N] [--connections N] [--out FILE]
 #   scripts/bench.sh soak [--minutes N] [--reps N] [--out FILE]
 #
 # digests: seeds reps (2,000 by default) with deals and calendars, runs the real pipeline-digest and meeting-brief jobs once each,
@@ -20,6 +22,15 @@
 # prints the throughputs (MB/s), their ratio and the process's peak working-set growth during each upload, and writes them to
 # bench/results/upload.json. Exits non-zero if the growth reaches 64 MB at either size or grows with the size, or if the store's
 # throughput is under 80% of the raw PUT's.
+#
+# slack: the Slack front door against Bolt. Runs the Release build of use60 (dotnet Use60.dll, the demo org, a durable PostgreSQL:
+# fsync on) and, beside it, the minimal Bolt for JavaScript app in bench/bolt (installed here with npm ci), both on 127.0.0.1 with one
+# signing secret and one fake Slack Web API that answers at once. One generator sends both the same validly signed app_mention
+# event_callbacks, unique event ids, at 100, 500 and 1000 req/s (open loop) and at saturation (--connections, 64 by default, closed
+# loop), --seconds each (20 by default); prints, for both, acknowledged req/s, ack latency p50/p95/p99/max, errors and the replies that
+# reached the fake within 10 s, and the ratios use60 / Bolt; writes them to bench/results/slack.json. Exits non-zero if use60
+# acknowledges fewer req/s than Bolt at saturation, its p99 at 500 req/s is not under 50 ms, it loses or delays a reply or fails a request,
+# or its inbox holds fewer rows than it acknowledged.
 #
 # soak: seeds reps (2,000 by default, --reps) and serves the app (scheduler on) on Kestrel on 127.0.0.1, with a fake Slack Web API and a
 # fake OpenAI-compatible model on 127.0.0.1, for --minutes (15 by default) of steady signed Slack traffic, 30 requests/s: DMs and
@@ -38,11 +49,12 @@ usage() {
   printf '%s\n' "usage: scripts/bench.sh digests [--reps N] [--deals N] [--meetings N] [--out FILE]" \
                 "       scripts/bench.sh pages [--requests N] [--out FILE]" \
                 "       scripts/bench.sh upload [--small-mib N] [--large-mib N] [--runs N] [--out FILE]" \
+                "       scripts/bench.sh slack [--seconds N] [--connections N] [--out FILE]" \
                 "       scripts/bench.sh soak [--minutes N] [--reps N] [--out FILE]" >&2
   exit 2
 }
 case "${1:-}" in
-  digests|pages|upload|soak) ;;
+  digests|pages|upload|slack|soak) ;;
   *) usage ;;
 esac
 command -v dotnet >/dev/null || { echo "The .NET 10 SDK is needed: https://dotnet.microsoft.com/download" >&2; exit 1; }
@@ -55,8 +67,15 @@ if [ "$1" = upload ]; then
   export USE60_BENCH_S3_URL=$S3RVER_URL
 else
   pg_ensure_installed
+  if [ "$1" = slack ]; then
+    command -v node >/dev/null || { echo "Node.js (20 or later) is needed for the Bolt app: https://nodejs.org" >&2; exit 1; }
+    (cd bench/bolt && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    export USE60_BENCH_NODE_VERSION=$(node --version)
+  fi
+  # Also builds the app itself (Release) into src/Use60/bin, which the slack bench runs as its own process.
   dotnet build bench/Use60.Bench -c Release --nologo -v quiet -clp:ErrorsOnly
-  pg_throwaway bench
+  # The slack bench measures acknowledgements given only once the callback is committed: with fsync on, or it would measure less.
+  pg_throwaway bench "$([ "$1" = slack ] && echo durable || echo fast)"
   echo "Bench PostgreSQL: 127.0.0.1:$PG_PORT ($("$PG_BIN/postgres" --version)), $(nproc) cores"
   export USE60_BENCH_PG_SUPERUSER="Host=127.0.0.1;Port=$PG_PORT;Username=$(pg_superuser);Password=$PG_SUPER_PW;Database=postgres"
   export USE60_BENCH_PG_OWNER="Host=127.0.0.1;Port=$PG_PORT;Username=use60_owner;Password=$PG_OWNER_PW"

@@ -8,7 +8,8 @@ namespace Use60.Bench;
 /// <summary>
 /// What scripts/bench.sh runs: <c>digests</c> (<see cref="DigestBench"/>), the digest and brief jobs' time and round trips per rep,
 /// <c>pages</c> (<see cref="PagesBench"/>), how fast every admin page answers a signed-in owner on the demo data, or <c>upload</c>
-/// (<see cref="UploadBench"/>), a recording's throughput and memory on its way into S3, or <c>soak</c> (<see cref="SoakBench"/>), whether the
+/// (<see cref="UploadBench"/>), a recording's throughput and memory on its way into S3, <c>slack</c> (<see cref="SlackBench"/>), the
+/// Slack front door's acknowledgements beside a minimal Bolt for JavaScript app's, or <c>soak</c> (<see cref="SoakBench"/>), whether the
 /// app's memory, threads and database connections stay flat under 15 minutes of mixed Slack traffic and scheduled jobs.
 /// </summary>
 static class BenchCommand
@@ -18,6 +19,7 @@ static class BenchCommand
         ["digests"] = (DigestBench.Usage, DigestBench.MainAsync),
         ["pages"] = (PagesBench.Usage, PagesBench.MainAsync),
         ["upload"] = (UploadBench.Usage, UploadBench.MainAsync),
+        ["slack"] = (SlackBench.Usage, SlackBench.MainAsync),
         ["soak"] = (SoakBench.Usage, SoakBench.MainAsync),
     };
 

@@ -87,8 +87,8 @@ pg_stop() {
   pg_as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# pg_throwaway NAME: a fresh cluster in a new folder /tmp/use60-NAME.*, on a free port of 127.0.0.1, without durability (tests,
-# benchmarks), with the owner and app roles; stopped and removed when the calling script exits (this sets its EXIT trap). Sets
+# pg_throwaway NAME [durable]: a fresh cluster in a new folder /tmp/use60-NAME.*, on a free port of 127.0.0.1, without durability
+# (tests, benchmarks) unless asked for it (a benchmark of writes that must survive a crash), with the owner and app roles; stopped and removed when the calling script exits (this sets its EXIT trap). Sets
 # PG_DIR, PG_PORT, PG_SUPER_PW, PG_OWNER_PW and PG_APP_PW. If another process takes the chosen port before PostgreSQL binds
 # it, it starts a fresh cluster on another port (up to 3 tries).
 pg_throwaway() {
@@ -103,7 +103,7 @@ pg_throwaway() {
   PG_APP_PW=$(pg_random_secret)
   for attempt in 1 2 3; do
     PG_PORT=$(pg_free_port)
-    pg_init "$PG_DIR" "$PG_PORT" "$PG_SUPER_PW" fast
+    pg_init "$PG_DIR" "$PG_PORT" "$PG_SUPER_PW" "$([ "${2:-}" = durable ] && echo durable || echo fast)"
     if pg_start "$PG_DIR"; then break; fi
     [ "$attempt" -lt 3 ] || return 1
     echo "PostgreSQL could not start on port $PG_PORT; trying another port" >&2

@@ -21,12 +21,19 @@ public sealed class SlackInbox(SystemDb system, SlackInboxWorker worker, TimePro
         Privacy.CardNumbers.RedactJson(payload);
         await using var db = system.Open("store a Slack callback in the inbox");
         var kindText = SnakeCase.ValueOf(kind);
-        var accepted = (await db.Database.SqlQuery<Accepted>($"""
-            INSERT INTO slack_inbox (dedupe_key, kind, team_id, payload, received_at)
-            VALUES ({dedupeKey}, {kindText}, {teamId}, {payload.ToJsonString()}::jsonb, {clock.GetUtcNow()})
-            ON CONFLICT (dedupe_key) DO UPDATE SET deliveries = slack_inbox.deliveries + 1
-            RETURNING id AS "Id", (xmax = 0) AS "IsNew"
-            """).ToListAsync(cancellationToken)).Single();
+        // One round trip before the ack: the batch sets the session's tenant (system) together with the INSERT, where EF would
+        // spend a round trip on it first when it opens the connection. It commits (synchronously) before Slack gets its 200.
+        var batch = new DbBatch(db);
+        var stored = batch.Add<Accepted>($"""
+            WITH stored AS (
+                INSERT INTO slack_inbox (dedupe_key, kind, team_id, payload, received_at)
+                VALUES ({dedupeKey}, {kindText}, {teamId}, {payload.ToJsonString()}::jsonb, {clock.GetUtcNow()})
+                ON CONFLICT (dedupe_key) DO UPDATE SET deliveries = slack_inbox.deliveries + 1
+                RETURNING id, (xmax = 0) AS is_new)
+            SELECT json_build_object('id', id, 'is_new', is_new) FROM stored
+            """);
+        await batch.RunAsync(cancellationToken);
+        var accepted = stored.Value;
         if (!accepted.IsNew) return null;
         worker.Enqueue(accepted.Id, inline);
         return accepted.Id;
@@ -90,13 +97,17 @@ public sealed class SlackInboxWorker(IServiceProvider services, SystemDb system,
     : BackgroundService
 {
     public const int Concurrency = 4;
+    const int QueueCapacity = 1000, PollBatch = 100;
     static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>How soon the poller looks again when it left rows waiting because the queue was full: a backlog drains at working speed.</summary>
+    static readonly TimeSpan BacklogPollInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a row waits before the poller takes it, so it does not race the endpoint's own hand-over.</summary>
     static readonly TimeSpan HandOverGrace = TimeSpan.FromSeconds(10);
 
     readonly Channel<(long Id, InlineReply? Inline)> queue = Channel.CreateBounded<(long, InlineReply?)>(
-        new BoundedChannelOptions(1000) { FullMode = BoundedChannelFullMode.DropWrite });
+        new BoundedChannelOptions(QueueCapacity) { FullMode = BoundedChannelFullMode.DropWrite });
 
     public void Enqueue(long id, InlineReply? inline)
     {
@@ -111,8 +122,8 @@ public sealed class SlackInboxWorker(IServiceProvider services, SystemDb system,
         {
             try
             {
-                await PollAsync(stoppingToken);
-                await Task.Delay(PollInterval, clock, stoppingToken);
+                var backlog = await PollAsync(stoppingToken);
+                await Task.Delay(backlog ? BacklogPollInterval : PollInterval, clock, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -146,8 +157,12 @@ public sealed class SlackInboxWorker(IServiceProvider services, SystemDb system,
         }
     }
 
-    /// <summary>Finds rows no worker is on (never handed over, or their worker's lease ran out) and gives up on rows tried too often.</summary>
-    public async Task PollAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Finds rows no worker is on (never handed over, or their worker's lease ran out) and gives up on rows tried too often. Hands over as
+    /// many as the queue has room for, so rows dropped by a full queue in a burst drain at the workers' speed, not a batch per poll.
+    /// Returns true when rows were left waiting for room.
+    /// </summary>
+    public async Task<bool> PollAsync(CancellationToken cancellationToken)
     {
         await using var db = system.Open("find Slack callbacks waiting for a worker");
         var now = clock.GetUtcNow();
@@ -157,9 +172,19 @@ public sealed class SlackInboxWorker(IServiceProvider services, SystemDb system,
                 .SetProperty(i => i.Error, "gave up after repeated failures"), cancellationToken);
         if (given > 0) logger.LogError("Gave up on {Count} Slack callback(s) after {Attempts} attempts each", given, SlackInboxProcessor.MaxAttempts);
 
-        var waiting = await db.SlackInbox
-            .Where(i => i.ProcessedAt == null && (i.LockedUntil == null ? i.ReceivedAt < now - HandOverGrace : i.LockedUntil < now))
-            .OrderBy(i => i.Id).Select(i => i.Id).Take(100).ToListAsync(cancellationToken);
-        foreach (var id in waiting) Enqueue(id, null);
+        // Rows handed over in this sweep are not claimed yet: the sweep goes on after the last id it handed over, not from the start.
+        var after = 0L;
+        while (true)
+        {
+            var room = Math.Min(PollBatch, QueueCapacity - queue.Reader.Count);
+            if (room <= 0) return true;
+            var waiting = await db.SlackInbox
+                .Where(i => i.Id > after && i.ProcessedAt == null && (i.LockedUntil == null ? i.ReceivedAt < now - HandOverGrace : i.LockedUntil < now))
+                .OrderBy(i => i.Id).Select(i => i.Id).Take(room).ToListAsync(cancellationToken);
+            foreach (var id in waiting)
+                if (!queue.Writer.TryWrite((id, null))) return true;
+            if (waiting.Count < room) return false;
+            after = waiting[^1];
+        }
     }
 }
