@@ -34,14 +34,14 @@ public sealed class LlmFailureDrillTests
         // The model hangs on Alex's questions (longer than the timeout), answers everyone else at once.
         llm.Always(DrillKit.Echo() with { DelayFor = request => FakeOpenAI.LastUserText(request).Contains("stuck") ? TimeSpan.FromMinutes(2) : TimeSpan.Zero });
         var stuck = Stopwatch.StartNew();
-        const int Stuck = SlackInboxWorker.Concurrency - 1;
+        const int Stuck = SlackInboxWorker.Concurrency / 2; // half the workers hang; the others' questions go through the rest
         for (var i = 0; i < Stuck; i++)
             Assert.Equal(200, (int)(await requests.EventAsync(requests.DirectMessage($"EvLLMSTUCK{i}", alex, $"stuck question {DrillKit.Marker(i)}"))).StatusCode);
         await FakeSlack.WaitUntilAsync(() => llm.Requests.Count >= Stuck, "Alex's questions to reach the model", 20);
 
         // While those wait: the others' events are acknowledged fast, and answered before any of Alex's apologies is due.
         var others = new List<string>();
-        for (var i = 0; i < 6; i++)
+        for (var i = 0; i < 2; i++)
         {
             var marker = DrillKit.Marker(100 + i);
             var (status, took) = await DrillKit.TimedAsync(() => requests.EventAsync(requests.DirectMessage($"EvLLMOTHER{i}", i % 2 == 0 ? tom : priya, $"quick {marker}")));
