@@ -6,6 +6,7 @@ namespace Use60.Tests.Drills;
 /// Drill: the app is killed (SIGKILL) right after acknowledging a batch of events and before it has answered them. On restart
 /// each event is answered exactly once: none lost (they were stored before the ack), none twice.
 /// </summary>
+[Collection(DrillCollection.Name)]
 public sealed class CrashAfterAckDrillTests
 {
     const int Events = 8;

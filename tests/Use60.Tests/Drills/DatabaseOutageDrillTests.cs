@@ -9,6 +9,7 @@ namespace Use60.Tests.Drills;
 /// events. /readyz turns 503 and back; Slack's requests during the outage get a fast non-2xx (so Slack retries them) rather
 /// than a hang; afterwards every acknowledged event has been answered once and the outbox has drained.
 /// </summary>
+[Collection(DrillCollection.Name)]
 public sealed class DatabaseOutageDrillTests
 {
     static readonly TimeSpan Outage = TimeSpan.FromSeconds(10);

@@ -10,6 +10,7 @@ namespace Use60.Tests.Drills;
 /// copilot's timeout is over (no stack trace, no raw error), and meanwhile the other reps' questions are acknowledged and
 /// answered at their usual speed: the waits are asynchronous and hold no thread.
 /// </summary>
+[Collection(DrillCollection.Name)]
 public sealed class LlmFailureDrillTests
 {
     const int TimeoutSeconds = 4;

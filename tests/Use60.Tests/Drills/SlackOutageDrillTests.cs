@@ -13,6 +13,7 @@ namespace Use60.Tests.Drills;
 /// Drill: Slack answers 500 for a while, then 429 with Retry-After, then recovers. Every outbox row is delivered exactly once,
 /// in order per channel, and the dispatcher's backoff shows in its log and in the use60.slack.outbox.* metrics.
 /// </summary>
+[Collection(DrillCollection.Name)]
 public sealed partial class SlackOutageDrillTests
 {
     static readonly string[] Channels = ["C0DRILLA", "C0DRILLB", "C0DRILLC"];

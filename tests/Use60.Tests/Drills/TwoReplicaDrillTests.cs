@@ -8,6 +8,7 @@ namespace Use60.Tests.Drills;
 /// retries of every event land on the other one. Every event is answered once, every scheduled firing runs once, and a
 /// pending action confirmed by clicks on both replicas at once is executed once.
 /// </summary>
+[Collection(DrillCollection.Name)]
 public sealed class TwoReplicaDrillTests
 {
     const int Events = 24;
