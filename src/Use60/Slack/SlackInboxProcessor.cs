@@ -20,7 +20,12 @@ public sealed partial class SlackInboxProcessor(IServiceProvider services, Syste
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^\s*<@[A-Z0-9]+(\|[^>]*)?>")]
     private static partial System.Text.RegularExpressions.Regex MentionPattern();
-    static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// A claimed row's lease, renewed every third of it while its handler runs: short, so that a row whose worker was killed
+    /// is retaken within seconds of a restart, however long a live handler (an LLM answer) takes.
+    /// </summary>
+    public static readonly TimeSpan Lease = TimeSpan.FromSeconds(20);
 
     sealed record Outcome(InboxOutcome Result, string? Error = null);
 
@@ -32,6 +37,47 @@ public sealed partial class SlackInboxProcessor(IServiceProvider services, Syste
             inline?.Abandon();
             return;
         }
+        using var done = new CancellationTokenSource();
+        var renewing = RenewLeaseAsync(item.Id, done.Token);
+        try
+        {
+            await ProcessClaimedAsync(item, inline, cancellationToken);
+        }
+        finally
+        {
+            await done.CancelAsync();
+            await renewing;
+        }
+    }
+
+    async Task RenewLeaseAsync(long id, CancellationToken done)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(Lease / 3, clock, done);
+                try
+                {
+                    await using var db = system.Open("renew the lease on a Slack callback");
+                    var until = clock.GetUtcNow() + Lease;
+                    await db.SlackInbox.Where(i => i.Id == id && i.ProcessedAt == null)
+                        .ExecuteUpdateAsync(s => s.SetProperty(i => i.LockedUntil, until), done);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Finishing checks that no one else finished the row first, so a lapsed lease costs work, never a second reply.
+                    logger.LogWarning("Could not renew the lease on Slack callback {InboxId}: {Reason}", id, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    async Task ProcessClaimedAsync(InboxItem item, InlineReply? inline, CancellationToken cancellationToken)
+    {
         var payload = JsonNode.Parse(item.Payload)!.AsObject();
         var (teamId, slackUserId) = Who(item.Kind, payload);
 
@@ -122,9 +168,17 @@ public sealed partial class SlackInboxProcessor(IServiceProvider services, Syste
             if (request is not null)
                 foreach (var reply in queued) outbox.Add(db, ToOutbox(item, request, reply));
             var now = clock.GetUtcNow();
-            await db.SlackInbox.Where(i => i.Id == item.Id).ExecuteUpdateAsync(s => s
+            // Only the first worker to finish a row records it and queues its replies: a worker whose lease lapsed (it stalled, or
+            // the database was away) may still be running when another retakes the row.
+            var finished = await db.SlackInbox.Where(i => i.Id == item.Id && i.ProcessedAt == null).ExecuteUpdateAsync(s => s
                 .SetProperty(i => i.ProcessedAt, now).SetProperty(i => i.LockedUntil, (DateTimeOffset?)null)
                 .SetProperty(i => i.Outcome, outcome.Result).SetProperty(i => i.Error, outcome.Error), cancellationToken);
+            if (finished == 0)
+            {
+                logger.LogWarning("Slack callback {InboxId} was finished by another worker meanwhile; this one's replies are dropped", item.Id);
+                inline?.Abandon();
+                return;
+            }
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
@@ -169,8 +171,48 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         var rows = await ClaimAsync(cancellationToken);
         // A batch is often one org's messages (a digest to every rep): look its token up once, not per row.
         var tokens = new Dictionary<Guid, string?>();
-        foreach (var row in rows) await DeliverAsync(row, tokens, cancellationToken);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            try
+            {
+                await DeliverAsync(rows[i], tokens, cancellationToken);
+            }
+            catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException)
+            {
+                // The database went away before this row was sent (or before its failure was recorded): it and the rest of the
+                // batch go back to pending once the database is back, rather than waiting out their lease and counting as interrupted.
+                await WhenDatabaseIsBackAsync(() => ReleaseAsync([.. rows.Skip(i).Select(r => r.Id)], cancellationToken), cancellationToken);
+                throw;
+            }
+        }
         return rows.Count;
+    }
+
+    async Task ReleaseAsync(long[] ids, CancellationToken cancellationToken)
+    {
+        await using var db = system.Open("give back unsent Slack outbox rows");
+        await db.SlackOutbox.Where(m => ids.Contains(m.Id) && m.Status == OutboxStatus.Sending)
+            .ExecuteUpdateAsync(s => s.SetProperty(m => m.Status, OutboxStatus.Pending).SetProperty(m => m.LockedUntil, (DateTimeOffset?)null)
+                .SetProperty(m => m.Attempts, m => m.Attempts - 1), cancellationToken);
+    }
+
+    /// <summary>Retries a bookkeeping write through a database outage, for at most half a lease (then the row counts as interrupted).</summary>
+    async Task WhenDatabaseIsBackAsync(Func<Task> write, CancellationToken cancellationToken)
+    {
+        var deadline = clock.GetUtcNow() + Lease / 2;
+        while (true)
+        {
+            try
+            {
+                await write();
+                return;
+            }
+            catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException && clock.GetUtcNow() < deadline)
+            {
+                logger.LogWarning("The Slack outbox could not record a delivery ({Reason}); trying again shortly", e.Message);
+                await Task.Delay(PollInterval, clock, cancellationToken);
+            }
+        }
     }
 
     async Task<List<OutboxMessage>> ClaimAsync(CancellationToken cancellationToken)
@@ -185,10 +227,16 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         var held = heldBack.Where(h => h.Value > now).Select(h => h.Key).ToArray();
         var heldKinds = Enum.GetValues<OutboxKind>().Where(k => held.Contains(MethodOf(k))).Select(SnakeCase.ValueOf).ToArray();
         var until = now + Lease;
+        // Messages to one conversation (a channel, a response_url, a rep's DM) go in order: a row waits while an earlier one
+        // to the same place is unsent (backing off, or being sent by another replica), so a retry never lands after its successor.
         var claimed = await db.SlackOutbox.FromSql($"""
             UPDATE slack_outbox SET status = 'sending', locked_until = {until}, attempts = attempts + 1
-            WHERE id IN (SELECT id FROM slack_outbox
+            WHERE id IN (SELECT id FROM slack_outbox o
                          WHERE status = 'pending' AND not_before <= {now} AND NOT (kind = ANY ({heldKinds}))
+                           AND NOT EXISTS (SELECT FROM slack_outbox earlier
+                                           WHERE earlier.id < o.id AND earlier.status IN ('pending', 'sending')
+                                             AND coalesce(earlier.channel, earlier.response_url, earlier.user_id::text)
+                                                 = coalesce(o.channel, o.response_url, o.user_id::text))
                          ORDER BY id LIMIT {BatchSize}
                          FOR UPDATE SKIP LOCKED)
             RETURNING *
@@ -201,20 +249,34 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         try
         {
             var (channel, ts) = await SendAsync(row, tokens, cancellationToken);
-            await RecordAsync(row.Id, s => s.SetProperty(m => m.Status, OutboxStatus.Sent).SetProperty(m => m.SentAt, clock.GetUtcNow())
-                .SetProperty(m => m.SlackChannel, channel).SetProperty(m => m.SlackTs, ts).SetProperty(m => m.Error, (string?)null), cancellationToken);
+            var sentAt = clock.GetUtcNow();
+            // Sent: that is recorded even through a database outage, so the row is neither sent again nor marked interrupted.
+            try
+            {
+                await WhenDatabaseIsBackAsync(() => RecordAsync(row.Id, s => s.SetProperty(m => m.Status, OutboxStatus.Sent).SetProperty(m => m.SentAt, sentAt)
+                    .SetProperty(m => m.SlackChannel, channel).SetProperty(m => m.SlackTs, ts).SetProperty(m => m.Error, (string?)null), cancellationToken),
+                    cancellationToken);
+            }
+            catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException)
+            {
+                // Never given back as unsent: it stays "sending" and counts as interrupted, which is not sent again.
+                logger.LogError("Slack outbox row {OutboxId} was sent but the database stayed away: {Reason}", row.Id, e.Message);
+                return;
+            }
             logger.LogDebug("Sent Slack outbox row {OutboxId} ({Source})", row.Id, row.Source);
         }
         catch (SlackApiException e) when (e.Failure == SlackFailure.RateLimited)
         {
             var retryAfter = e.RetryAfter ?? TimeSpan.FromSeconds(30);
             heldBack[e.Method] = clock.GetUtcNow() + retryAfter;
+            SlackMetrics.Backoff(e.Method, e.Error, retryAfter);
             logger.LogInformation("Slack rate-limited {Method}; holding it back for {Seconds} s", e.Method, retryAfter.TotalSeconds);
             await RetryLaterAsync(row, retryAfter, e.Error, countAttempt: false, cancellationToken);
         }
         catch (SlackApiException e) when (e.Failure == SlackFailure.Transient && row.Attempts < MaxAttempts)
         {
             var backoff = TimeSpan.FromSeconds(Math.Min(Math.Pow(2, row.Attempts), MaxBackoff.TotalSeconds));
+            SlackMetrics.Backoff(e.Method, e.Error, backoff);
             logger.LogWarning("Slack {Method} failed for outbox row {OutboxId} ({Error}); retry {Attempt} in {Seconds} s",
                 e.Method, row.Id, e.Error, row.Attempts, backoff.TotalSeconds);
             await RetryLaterAsync(row, backoff, e.Error, countAttempt: true, cancellationToken);
@@ -308,4 +370,28 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         OutboxKind.ResponseUrl => "response_url",
         _ => "chat.postMessage",
     };
+}
+
+/// <summary>
+/// The outbox's retries as metrics (meter "Use60.Slack", readable with dotnet-counters or any OpenTelemetry exporter): how often
+/// the dispatcher backs off, and for how long, by Slack method and error.
+/// </summary>
+public static class SlackMetrics
+{
+    public const string MeterName = "Use60.Slack";
+
+    static readonly Meter Meter = new(MeterName);
+
+    static readonly Counter<long> Retries = Meter.CreateCounter<long>("use60.slack.outbox.retries", description:
+        "Outbox deliveries put back for a later attempt (a transient failure or a 429)");
+
+    static readonly Histogram<double> BackoffSeconds = Meter.CreateHistogram<double>("use60.slack.outbox.backoff", unit: "s", description:
+        "How long the dispatcher waits before retrying a delivery");
+
+    public static void Backoff(string method, string error, TimeSpan delay)
+    {
+        var tags = new TagList { { "method", method }, { "error", error } };
+        Retries.Add(1, tags);
+        BackoffSeconds.Record(delay.TotalSeconds, tags);
+    }
 }

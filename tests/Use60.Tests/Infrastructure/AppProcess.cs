@@ -84,6 +84,15 @@ public sealed partial class AppProcess : IAsyncDisposable
         return app;
     }
 
+    /// <summary>Kills the process outright (SIGKILL), as the OOM killer or a lost node would: no shutdown code runs.</summary>
+    public async Task KillAsync()
+    {
+        if (process.HasExited) return;
+        Process.Start("kill", ["-KILL", process.Id.ToString()])?.WaitForExit();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await process.WaitForExitAsync(timeout.Token);
+    }
+
     /// <summary>Stops the server the way a container runtime does (SIGTERM), and waits for it.</summary>
     public async ValueTask DisposeAsync()
     {

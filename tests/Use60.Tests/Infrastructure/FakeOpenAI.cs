@@ -11,7 +11,11 @@ namespace Use60.Tests.Infrastructure;
 /// </summary>
 public sealed class FakeOpenAI : IAsyncDisposable
 {
-    public sealed record Turn(Func<JsonObject, JsonObject?> Answer, int Status = 200, TimeSpan Delay = default);
+    public sealed record Turn(Func<JsonObject, JsonObject?> Answer, int Status = 200, TimeSpan Delay = default)
+    {
+        /// <summary>A delay chosen per request (e.g. slow for one rep only); overrides <see cref="Delay"/>.</summary>
+        public Func<JsonObject, TimeSpan>? DelayFor { get; init; }
+    }
 
     readonly WebApplication app;
     readonly ConcurrentQueue<Turn> script = new();
@@ -66,6 +70,15 @@ public sealed class FakeOpenAI : IAsyncDisposable
     /// <summary>A text answer written from the request (e.g. from the tool results it carries).</summary>
     public static Turn Reply(Func<JsonObject, string> content) => new(request => Message(new JsonObject { ["role"] = "assistant", ["content"] = content(request) }, "stop"));
 
+    /// <summary>What the rep said last, as the model sees it.</summary>
+    public static string LastUserText(JsonObject request) =>
+        request["messages"]!.AsArray().OfType<JsonObject>().Last(m => (string?)m["role"] == "user")["content"] switch
+        {
+            JsonArray parts => string.Concat(parts.OfType<JsonObject>().Select(p => (string?)p["text"])),
+            JsonNode text => (string?)text ?? "",
+            null => "",
+        };
+
     public static Turn Error(int status) => new(_ => new JsonObject { ["error"] = new JsonObject { ["message"] = "scripted failure", ["type"] = "server_error" } }, status);
 
     /// <summary>The results of the tool calls the request carries, newest last, parsed.</summary>
@@ -86,7 +99,8 @@ public sealed class FakeOpenAI : IAsyncDisposable
         Requests.Enqueue(body);
         var turn = script.TryDequeue(out var next) ? next : standing;
         if (turn is null) return Results.Json(new JsonObject { ["error"] = new JsonObject { ["message"] = "no scripted turn" } }, statusCode: 500);
-        if (turn.Delay > TimeSpan.Zero) await Task.Delay(turn.Delay, request.HttpContext.RequestAborted);
+        var delay = turn.DelayFor?.Invoke(body) ?? turn.Delay;
+        if (delay > TimeSpan.Zero) await Task.Delay(delay, request.HttpContext.RequestAborted);
         JsonObject? answer;
         try
         {
