@@ -1,3 +1,7 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Unicode;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Use60.Hosting;
@@ -57,6 +61,65 @@ public static class HostingFeature
 
 public static class RequestBodies
 {
+    /// <summary>Longer than any id a provider sends (Slack's event and trigger ids, Svix message ids, job ids): refused, since they are keys of unique indexes.</summary>
+    public const int MaxIdLength = 255;
+
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// A signed body as a JSON object, or a <see cref="JsonException"/> saying why not: it must be UTF-8, and every string in it text that
+    /// PostgreSQL can store (no NUL, no lone surrogate written as an escape). System.Text.Json checks a string's bytes only when it is
+    /// read, so everything is read here, once, instead of failing later in whatever reads it first.
+    /// </summary>
+    public static JsonObject ParseJsonObject(ReadOnlySpan<byte> body)
+    {
+        if (!Utf8.IsValid(body)) throw new JsonException("The body is not UTF-8.");
+        var node = JsonNode.Parse(body) as JsonObject ?? throw new JsonException("The body is not a JSON object.");
+        try
+        {
+            CheckStrings(node);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new JsonException("The body has a string that is not valid text.", e);
+        }
+        return node;
+    }
+
+    static void CheckStrings(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (var (key, child) in obj)
+                {
+                    CheckText(key);
+                    CheckStrings(child);
+                }
+                break;
+            case JsonArray array:
+                foreach (var child in array) CheckStrings(child);
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                CheckText(value.GetValue<string>());
+                break;
+        }
+    }
+
+    /// <summary>Throws a <see cref="JsonException"/> for text PostgreSQL refuses: a NUL, or a lone UTF-16 surrogate.</summary>
+    public static void CheckText(string text)
+    {
+        if (text.Contains('\0')) throw new JsonException("The body has a NUL character in a string.");
+        try
+        {
+            StrictUtf8.GetByteCount(text);
+        }
+        catch (EncoderFallbackException e)
+        {
+            throw new JsonException("The body has a string with a lone surrogate.", e);
+        }
+    }
+
     /// <summary>The raw body of a request from a peer that signs it (Slack, MeetingBaaS), or null when it is over <paramref name="maxBytes"/>.</summary>
     public static async Task<byte[]?> ReadBoundedAsync(HttpRequest request, int maxBytes)
     {

@@ -226,14 +226,15 @@ public sealed class FathomWebhook(WebhookInbox inbox, WebhookSignature signature
         JsonObject recording;
         try
         {
-            recording = JsonNode.Parse(body) as JsonObject ?? throw new JsonException("not an object");
+            recording = RequestBodies.ParseJsonObject(body);
         }
         catch (JsonException e)
         {
             logger.LogWarning("A signed Fathom webhook was not JSON: {Reason}", e.Message);
             return Results.BadRequest();
         }
-        if (IdOf(recording["recording_id"]) is not { } recordingId) return Results.BadRequest();
+        if (IdOf(recording["recording_id"]) is not { } recordingId || headers[IdHeader].ToString().Length > RequestBodies.MaxIdLength)
+            return Results.BadRequest();
 
         // The inbox keeps what identifies the recording, not what was said in it (that lands on the meeting).
         var kept = (JsonObject)recording.DeepClone();

@@ -150,7 +150,7 @@ public sealed class GladiaWebhook(WebhookInbox inbox, SecretBox secrets, IServic
         JsonNode? error;
         try
         {
-            var callback = JsonNode.Parse(body) as JsonObject ?? throw new JsonException("not an object");
+            var callback = RequestBodies.ParseJsonObject(body);
             (jobId, eventName, error) = (Str(callback["id"]), Str(callback["event"]), callback["error"]);
         }
         catch (JsonException e)
@@ -158,7 +158,8 @@ public sealed class GladiaWebhook(WebhookInbox inbox, SecretBox secrets, IServic
             logger.LogWarning("A Gladia callback for recording {RecordingId} was not JSON: {Reason}", recordingId, e.Message);
             return Results.BadRequest();
         }
-        if (jobId is null || eventName is null) return Results.BadRequest();
+        if (jobId is null || eventName is null || jobId.Length > RequestBodies.MaxIdLength || eventName.Length > RequestBodies.MaxIdLength)
+            return Results.BadRequest();
 
         // The inbox keeps what identifies the callback, not the transcript it carries (that is read from Gladia).
         var kept = new JsonObject { ["id"] = jobId, ["event"] = eventName, ["recording_id"] = recordingId.ToString(), ["error"] = error?.DeepClone() };

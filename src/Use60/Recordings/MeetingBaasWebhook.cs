@@ -90,13 +90,17 @@ public sealed class MeetingBaasWebhook(SystemDb system, WebhookInbox inbox, ISer
         JsonObject payload;
         try
         {
-            payload = JsonNode.Parse(body) as JsonObject ?? throw new JsonException("not an object");
+            payload = RequestBodies.ParseJsonObject(body);
         }
         catch (JsonException e)
         {
             logger.LogWarning("A signed MeetingBaaS webhook was not JSON: {Reason}", e.Message);
             return Results.BadRequest();
         }
+        // The message id and the event name key the inbox: longer than any real one is not MeetingBaaS.
+        if (headers[WebhookSignature.IdHeader].ToString().Length > RequestBodies.MaxIdLength
+            || (Str(payload["event"]) ?? Str(payload["type"]))?.Length > RequestBodies.MaxIdLength)
+            return Results.BadRequest();
         var outcome = await AcceptAsync(headers[WebhookSignature.IdHeader].ToString(), payload, http.RequestAborted);
         return Results.Json(new JsonObject { ["outcome"] = SnakeCase.ValueOf(outcome) });
     }

@@ -72,6 +72,9 @@ public static class AuditEvents
 
     public const string IncidentResolved = "security.incident_resolved";
 
+    /// <summary>A signed Slack interaction named another org's row (a pending action, deal, task, user…): refused, nothing done.</summary>
+    public const string CrossTenantReference = "security.cross_tenant_reference";
+
     /// <summary>The retention job deleted an org's contacts past their date: counts of what went, never the data.</summary>
     public const string RetentionDeleted = "privacy.retention_deleted";
 
@@ -165,6 +168,7 @@ public static class SecurityFeature
         services.AddScoped<SecurityMonitor>();
         services.AddScoped<SecurityDashboard>();
         services.AddScoped<AuditLogSearch>();
+        services.AddSingleton<CrossTenantGuard>();
         services.AddSingleton(new AdminNavItem("Security", Pages.SecurityModel.PagePath, 50));
         services.AddSingleton(new AdminNavItem("Audit log", Pages.AuditLogModel.PagePath, 51));
         return services;

@@ -112,13 +112,18 @@ public static class SlackFeature
         return Results.StatusCode(status);
     }
 
-    static JsonObject ParseJson(byte[] body) =>
-        JsonNode.Parse(body) as JsonObject ?? throw new FormatException("The body is not a JSON object.");
+    static JsonObject ParseJson(byte[] body) => RequestBodies.ParseJsonObject(body);
 
     /// <summary>A form-encoded body (slash commands) as a JSON object of its fields.</summary>
     public static JsonObject ParseForm(byte[] body)
     {
         var fields = QueryHelpers.ParseQuery(Encoding.UTF8.GetString(body));
+        // What is stored must be storable: a NUL or a lone surrogate (%ED%A0%80) is refused here, not by PostgreSQL later.
+        foreach (var (key, value) in fields)
+        {
+            RequestBodies.CheckText(key);
+            foreach (var text in value) RequestBodies.CheckText(text ?? "");
+        }
         return new JsonObject(fields.Select(f => KeyValuePair.Create(f.Key, (JsonNode?)JsonValue.Create(f.Value.ToString()))));
     }
 

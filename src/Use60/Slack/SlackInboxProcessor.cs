@@ -106,6 +106,14 @@ public sealed partial class SlackInboxProcessor(IServiceProvider services, Syste
         var (handler, text, what) = Route(item.Kind, payload);
         var request = new SlackRequest(item.Kind, payload, org, user, services, cancellationToken) { Text = text };
         Outcome outcome;
+        if (handler is not null && item.Kind == InboxKind.Interaction && user is not null
+            && await services.GetRequiredService<Security.CrossTenantGuard>().NamesAnotherOrgAsync(org.Id, user.Id, what, payload, cancellationToken))
+        {
+            // The ids in a payload are whatever its sender wrote: another org's are refused (and audited) before any handler sees them.
+            request.Reply(new SlackMessage("That button doesn't belong to your workspace, so I haven't done anything."));
+            await FinishAsync(item, new Outcome(InboxOutcome.Ignored, "names another org's rows"), request, request.Replies, inline, cancellationToken);
+            return;
+        }
         if (handler is null)
         {
             outcome = new Outcome(InboxOutcome.Unhandled);

@@ -29,6 +29,8 @@ public sealed class SlackReceiver(SlackInbox inbox, SlackListeners listeners, Sl
             case "url_verification":
                 return new JsonObject { ["challenge"] = Str(envelope["challenge"]) ?? "" };
             case "event_callback" when Str(envelope["event_id"]) is { } eventId:
+                BoundedId(eventId, "event_id");
+                BoundedId(Str(envelope["team_id"]), "team_id");
                 if (await inbox.AcceptAsync(InboxKind.Event, "event:" + eventId, Str(envelope["team_id"]), envelope, null, cancellationToken) is null)
                     logger.LogInformation("Slack delivered event {EventId} again; it was stored before and is not handled twice", eventId);
                 return null;
@@ -45,7 +47,8 @@ public sealed class SlackReceiver(SlackInbox inbox, SlackListeners listeners, Sl
     public async Task<JsonObject?> CommandAsync(JsonObject fields, CancellationToken cancellationToken)
     {
         var inline = new InlineReply();
-        var key = "command:" + (Str(fields["trigger_id"]) ?? Digest(fields));
+        var key = "command:" + (BoundedId(Str(fields["trigger_id"]), "trigger_id") ?? Digest(fields));
+        BoundedId(Str(fields["team_id"]), "team_id");
         if (await inbox.AcceptAsync(InboxKind.Command, key, Str(fields["team_id"]), fields, inline, cancellationToken) is null) return null;
         return await inline.WaitAsync(AckBudget, WorkingOnIt, clock, cancellationToken);
     }
@@ -54,9 +57,9 @@ public sealed class SlackReceiver(SlackInbox inbox, SlackListeners listeners, Sl
     public async Task<JsonObject?> InteractionAsync(JsonObject payload, CancellationToken cancellationToken)
     {
         var type = Str(payload["type"]);
-        var key = "interaction:" + (Str(payload["trigger_id"]) ?? Digest(payload));
+        var key = "interaction:" + (BoundedId(Str(payload["trigger_id"]), "trigger_id") ?? Digest(payload));
         var inline = type == "view_submission" ? new InlineReply() : null;
-        var teamId = Str(payload["team"]?["id"]) ?? Str(payload["user"]?["team_id"]);
+        var teamId = BoundedId(Str(payload["team"]?["id"]) ?? Str(payload["user"]?["team_id"]), "team.id");
         if (await inbox.AcceptAsync(InboxKind.Interaction, key, teamId, payload, inline, cancellationToken) is null || inline is null) return null;
         return await inline.WaitAsync(AckBudget, null, clock, cancellationToken);
     }
@@ -93,6 +96,11 @@ public sealed class SlackReceiver(SlackInbox inbox, SlackListeners listeners, Sl
             return none;
         }
     }
+
+    /// <summary>An id that keys the inbox: one longer than any of Slack's is not Slack's (a FormatException: the endpoint answers 400).</summary>
+    static string? BoundedId(string? id, string what) => id is { Length: > Hosting.RequestBodies.MaxIdLength }
+        ? throw new FormatException($"The {what} is longer than {Hosting.RequestBodies.MaxIdLength} characters.")
+        : id;
 
     /// <summary>A stand-in dedupe key for a callback without a trigger id (view_closed): the same payload twice is the same callback.</summary>
     static string Digest(JsonObject payload) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(payload.ToJsonString())));

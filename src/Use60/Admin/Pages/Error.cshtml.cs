@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
@@ -20,7 +21,10 @@ public sealed class ErrorModel : PageModel
 
     void Show(int? status)
     {
-        Status = status is >= 400 and <= 599 ? status.Value : StatusCodes.Status500InternalServerError;
+        // Without a status it is the exception handler's re-execution (a 500), unless nothing failed: then someone simply opened the address.
+        Status = status is >= 400 and <= 599 ? status.Value
+            : HttpContext.Features.Get<IExceptionHandlerFeature>() is not null ? StatusCodes.Status500InternalServerError
+            : StatusCodes.Status404NotFound;
         Response.StatusCode = Status;
         RequestId = Activity.Current?.TraceId.ToString() ?? HttpContext.TraceIdentifier;
     }
