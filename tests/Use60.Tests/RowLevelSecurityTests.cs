@@ -179,6 +179,11 @@ public sealed class RlsFixture : IAsyncLifetime
             INSERT INTO fathom_recordings (recording_id, org_id, user_id, meeting_id, status, via, first_seen_at, landed_at)
             VALUES ({"rls-" + org.Id}, {org.Id}, {org[0].Id}, {meetingId}, 'landed', 'pull', now(), now())
             """);
+        // A provider's webhook delivery, once processed: it names the org it was about (only the system path reads the inbox).
+        await system.Database.ExecuteSqlAsync($"""
+            INSERT INTO webhook_inbox (provider, delivery_id, event, payload, received_at, processed_at, outcome, org_id)
+            VALUES ('meetingbaas', {"rls-" + Guid.NewGuid()}, 'bot.completed', {"{}"}::jsonb, now(), now(), 'handled', {org.Id})
+            """);
     }
 
     public async Task DisposeAsync()
@@ -356,9 +361,9 @@ public sealed class RowLevelSecurityTests(RlsFixture fixture) : IClassFixture<Rl
             SELECT coalesce(array_agg(tablename::text ORDER BY tablename), ARRAY[]::text[]) FROM pg_tables
             WHERE schemaname = 'public' AND tablename <> ALL (ARRAY['{string.Join("','", tables)}'])
             """);
-        // The Slack inbox, the providers' webhook inbox, OAuth states, the sandbox's secret and the Fathom pull's mark (one for the
+        // The Slack inbox, OAuth states, the sandbox's secret and the Fathom pull's mark (one for the
         // deployment): row-level security with only the system path's policy. Quartz's own tables hold the schedule (job names, fire times), and job_runs how its runs went: no tenant's data.
-        Assert.Equal(["data_protection_keys", "fathom_sync", "job_runs", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret", "webhook_inbox"],
+        Assert.Equal(["data_protection_keys", "fathom_sync", "job_runs", "schema_migrations", "slack_inbox", "slack_oauth_states", "slack_sandbox_secret"],
             others!.Where(t => !t.StartsWith("qrtz_", StringComparison.Ordinal)));
         Assert.Equal(15, others!.Count(t => t.StartsWith("qrtz_", StringComparison.Ordinal)));
     }

@@ -29,6 +29,12 @@ public static class AdminFeature
             pages.Conventions.AuthorizeFolder("/", Policy);
             // A session that still owes its second factor reaches only the pages that collect it.
             pages.Conventions.ConfigureFilter(new SecondFactorFilter());
+        }).AddMvcOptions(mvc =>
+        {
+            // No form here uses jQuery's a[b]=c keys, and their parser throws on a malformed one (a 500 for a bad form, its error page too).
+            foreach (var jquery in mvc.ValueProviderFactories.Where(f => f is Microsoft.AspNetCore.Mvc.ModelBinding.JQueryFormValueProviderFactory
+                         or Microsoft.AspNetCore.Mvc.ModelBinding.JQueryQueryStringValueProviderFactory).ToList())
+                mvc.ValueProviderFactories.Remove(jquery);
         });
         services.AddAntiforgery(o =>
         {

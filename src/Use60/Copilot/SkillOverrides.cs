@@ -27,8 +27,9 @@ public sealed partial class SkillOverrides(Use60Db db, SecurityAudit audit, Time
         : "A key is 2 to 80 lowercase letters, digits and hyphens, starting with a letter or digit, such as house-follow-up.";
 
     /// <summary>What stops <paramref name="document"/> from being saved as the skill <paramref name="key"/>, in words for the admin; null when nothing.</summary>
-    public static string? DocumentProblem(string key, string document)
+    public static string? DocumentProblem(string key, string? document)
     {
+        document ??= "";   // a form posted without the field
         var bytes = Encoding.UTF8.GetByteCount(document);
         if (bytes > MaxDocumentBytes)
             return $"The document is {bytes / 1024.0:0.#} KB; a skill can be at most {MaxDocumentBytes / 1024} KB. Shorten it, or split it into two skills.";

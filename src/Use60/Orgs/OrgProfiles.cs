@@ -16,6 +16,8 @@ public sealed class OrgProfiles(Use60Db db, SecurityAudit audit, TimeProvider cl
     public async Task<bool> SaveAsync(OrgProfile profile, Guid changedBy, HttpContext? http, CancellationToken cancellationToken, int? restoredFrom = null)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        // One change of the org's profile at a time, until commit: two saves at once would both take the same next revision number.
+        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({"org_profile:" + profile.OrgId}, 0))", cancellationToken);
         var current = await db.OrgProfiles.SingleOrDefaultAsync(p => p.OrgId == profile.OrgId, cancellationToken);
         var before = OrgProfileForm.Snapshot(current);
         var after = OrgProfileForm.Snapshot(profile);

@@ -16,7 +16,7 @@ static class HomeTab
 
     static async Task PublishAsync(SlackRequest request)
     {
-        if (request.Event?["tab"]?.GetValue<string>() is { } tab && tab != "home") return;
+        if (SlackJson.Str(request.Event?["tab"]) is { } tab && tab != "home") return;
         var token = await request.Service<SlackWorkspaces>().BotTokenAsync(request.Org.Id, request.Aborted);
         if (token is null) return;
         var rep = request.User;

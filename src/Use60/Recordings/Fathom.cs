@@ -108,7 +108,7 @@ public static class FathomJson
     public static List<Crm.TranscriptSegment> Segments(JsonArray? transcript)
     {
         var entries = (transcript ?? []).OfType<JsonObject>()
-            .Select(e => (Speaker: Str(e["speaker"]?["display_name"]) ?? Str(e["speaker"]) ?? "", Text: Str(e["text"]) ?? "", Start: SecondsOf(e["timestamp"])))
+            .Select(e => (Speaker: Str((e["speaker"] as JsonObject)?["display_name"]) ?? Str(e["speaker"]) ?? "", Text: Str(e["text"]) ?? "", Start: SecondsOf(e["timestamp"])))
             .ToList();
         return [.. entries.Select((e, i) => new Crm.TranscriptSegment
         {

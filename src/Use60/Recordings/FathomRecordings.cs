@@ -63,7 +63,7 @@ public sealed class FathomRecordings(SystemDb system, IServiceScopeFactory scope
                     .FirstOrDefaultAsync(cancellationToken) == "landed")
                 return FathomLanding.AlreadyLanded;
 
-        var email = Str(recording["recorded_by"]?["email"])?.Trim();
+        var email = Str((recording["recorded_by"] as JsonObject)?["email"])?.Trim();
         var createdAt = DateOf(recording["created_at"]);
         if (email is null || await RepAsync(email, cancellationToken) is not { } rep)
         {
@@ -82,8 +82,9 @@ public sealed class FathomRecordings(SystemDb system, IServiceScopeFactory scope
             {
                 transcript = await fathom.TranscriptAsync(id, cancellationToken);
             }
-            catch (FathomException e) when (!e.IsTransient)
+            catch (FathomException e) when (!e.IsTransient || via == FathomVia.Webhook)
             {
+                // A webhook is answered either way: the next pull reads the recording again (a pull itself stops on a Fathom that is down).
                 logger.LogWarning("Fathom recording {RecordingId}: its transcript could not be read: {Reason}", id, e.Message);
                 return FathomLanding.NotReady;
             }
@@ -180,7 +181,7 @@ public sealed class FathomRecordings(SystemDb system, IServiceScopeFactory scope
         foreach (var row in waiting)
         {
             // A recorder who is still unknown is not worth a warning on every run.
-            if (JsonNode.Parse(row.Payload) is not JsonObject payload || Str(payload["recorded_by"]?["email"]) is not { } email
+            if (JsonNode.Parse(row.Payload) is not JsonObject payload || Str((payload["recorded_by"] as JsonObject)?["email"]) is not { } email
                 || await RepAsync(email.Trim(), cancellationToken) is null)
                 continue;
             if (await LandAsync(payload, row.Via == "webhook" ? FathomVia.Webhook : FathomVia.Pull, cancellationToken) == FathomLanding.Landed) landed++;

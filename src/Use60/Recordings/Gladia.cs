@@ -88,7 +88,7 @@ public sealed class GladiaClient(HttpClient http, IOptions<GladiaOptions> option
     {
         var job = await SendAsync(HttpMethod.Get, $"v2/pre-recorded/{Uri.EscapeDataString(jobId)}", null, "read a transcription", cancellationToken);
         var errorCode = job["error_code"] is JsonValue code && code.TryGetValue<int>(out var c) ? c : (int?)null;
-        return new GladiaJob(Str(job["status"]) ?? "unknown", Utterances.Segments(job["result"]?["transcription"]?["utterances"]), errorCode);
+        return new GladiaJob(Str(job["status"]) ?? "unknown", Utterances.Segments(((job["result"] as JsonObject)?["transcription"] as JsonObject)?["utterances"]), errorCode);
     }
 
     async Task<JsonObject> SendAsync(HttpMethod method, string path, JsonObject? body, string what, CancellationToken cancellationToken)

@@ -136,7 +136,7 @@ public sealed class MeetingBaasWebhook(SystemDb system, WebhookInbox inbox, ISer
 
         await using var scope = scopes.CreateTenantScope(bot.OrgId, bot.UserId);
         var notetaker = scope.ServiceProvider.GetRequiredService<Notetaker>();
-        var code = Str(data["status"]?["code"]);
+        var code = Str((data["status"] as JsonObject)?["code"]);
         var changed = eventName switch
         {
             "bot.joined" => await notetaker.ReportedAsync(bot.Id, botId, RecordingStatus.Joined, now, cancellationToken),

@@ -171,11 +171,18 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         var rows = await ClaimAsync(cancellationToken);
         // A batch is often one org's messages (a digest to every rep): look its token up once, not per row.
         var tokens = new Dictionary<Guid, string?>();
+        // Messages to one conversation go in order: once one is put back for a retry, the batch's later ones to the same place go back
+        // with it (RetryLaterAsync holds the conversation's pending ones too), so a retry never lands after its successor.
+        var held = new Dictionary<string, DateTimeOffset>();
         for (var i = 0; i < rows.Count; i++)
         {
             try
             {
-                await DeliverAsync(rows[i], tokens, cancellationToken);
+                if (held.TryGetValue(ConversationOf(rows[i]), out var until))
+                    await RecordAsync(rows[i].Id, s => s.SetProperty(m => m.Status, OutboxStatus.Pending).SetProperty(m => m.NotBefore, until)
+                        .SetProperty(m => m.LockedUntil, (DateTimeOffset?)null).SetProperty(m => m.Attempts, m => m.Attempts - 1), cancellationToken);
+                else if (await DeliverAsync(rows[i], tokens, cancellationToken) is { } retryAt)
+                    held[ConversationOf(rows[i])] = retryAt;
             }
             catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException)
             {
@@ -227,16 +234,10 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         var held = heldBack.Where(h => h.Value > now).Select(h => h.Key).ToArray();
         var heldKinds = Enum.GetValues<OutboxKind>().Where(k => held.Contains(MethodOf(k))).Select(SnakeCase.ValueOf).ToArray();
         var until = now + Lease;
-        // Messages to one conversation (a channel, a response_url, a rep's DM) go in order: a row waits while an earlier one
-        // to the same place is unsent (backing off, or being sent by another replica), so a retry never lands after its successor.
         var claimed = await db.SlackOutbox.FromSql($"""
             UPDATE slack_outbox SET status = 'sending', locked_until = {until}, attempts = attempts + 1
-            WHERE id IN (SELECT id FROM slack_outbox o
+            WHERE id IN (SELECT id FROM slack_outbox
                          WHERE status = 'pending' AND not_before <= {now} AND NOT (kind = ANY ({heldKinds}))
-                           AND NOT EXISTS (SELECT FROM slack_outbox earlier
-                                           WHERE earlier.id < o.id AND earlier.status IN ('pending', 'sending')
-                                             AND coalesce(earlier.channel, earlier.response_url, earlier.user_id::text)
-                                                 = coalesce(o.channel, o.response_url, o.user_id::text))
                          ORDER BY id LIMIT {BatchSize}
                          FOR UPDATE SKIP LOCKED)
             RETURNING *
@@ -244,7 +245,11 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         return [.. claimed.OrderBy(m => m.Id)];
     }
 
-    async Task DeliverAsync(OutboxMessage row, Dictionary<Guid, string?> tokens, CancellationToken cancellationToken)
+    /// <summary>Where a row goes: its channel, its response_url, or its rep's DM.</summary>
+    static string ConversationOf(OutboxMessage row) => row.Channel ?? row.ResponseUrl ?? row.UserId?.ToString() ?? "";
+
+    /// <summary>Sends one row and records how it went; returns when it is tried again if it was put back for a retry.</summary>
+    async Task<DateTimeOffset?> DeliverAsync(OutboxMessage row, Dictionary<Guid, string?> tokens, CancellationToken cancellationToken)
     {
         try
         {
@@ -261,9 +266,10 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
             {
                 // Never given back as unsent: it stays "sending" and counts as interrupted, which is not sent again.
                 logger.LogError("Slack outbox row {OutboxId} was sent but the database stayed away: {Reason}", row.Id, e.Message);
-                return;
+                return null;
             }
             logger.LogDebug("Sent Slack outbox row {OutboxId} ({Source})", row.Id, row.Source);
+            return null;
         }
         catch (SlackApiException e) when (e.Failure == SlackFailure.RateLimited)
         {
@@ -271,7 +277,7 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
             heldBack[e.Method] = clock.GetUtcNow() + retryAfter;
             SlackMetrics.Backoff(e.Method, e.Error, retryAfter);
             logger.LogInformation("Slack rate-limited {Method}; holding it back for {Seconds} s", e.Method, retryAfter.TotalSeconds);
-            await RetryLaterAsync(row, retryAfter, e.Error, countAttempt: false, cancellationToken);
+            return await RetryLaterAsync(row, retryAfter, e.Error, countAttempt: false, cancellationToken);
         }
         catch (SlackApiException e) when (e.Failure == SlackFailure.Transient && row.Attempts < MaxAttempts)
         {
@@ -279,13 +285,14 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
             SlackMetrics.Backoff(e.Method, e.Error, backoff);
             logger.LogWarning("Slack {Method} failed for outbox row {OutboxId} ({Error}); retry {Attempt} in {Seconds} s",
                 e.Method, row.Id, e.Error, row.Attempts, backoff.TotalSeconds);
-            await RetryLaterAsync(row, backoff, e.Error, countAttempt: true, cancellationToken);
+            return await RetryLaterAsync(row, backoff, e.Error, countAttempt: true, cancellationToken);
         }
         catch (Exception e) when (e is SlackApiException or InvalidOperationException or JsonException or KeyNotFoundException)
         {
             var reason = e is SlackApiException slack ? slack.Error : $"{e.GetType().Name}: {e.Message}";
             logger.LogWarning("Slack outbox row {OutboxId} ({Source}) failed for good: {Reason}", row.Id, row.Source, reason);
             await RecordAsync(row.Id, s => s.SetProperty(m => m.Status, OutboxStatus.Failed).SetProperty(m => m.Error, reason), cancellationToken);
+            return null;
         }
     }
 
@@ -348,13 +355,25 @@ public sealed class OutboxDispatcher(SystemDb system, SlackApi api, SlackWorkspa
         return await db.SlackOutbox.AsNoTracking().SingleOrDefaultAsync(m => m.Id == id, cancellationToken);
     }
 
-    Task RetryLaterAsync(OutboxMessage row, TimeSpan delay, string error, bool countAttempt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Puts the row back until <paramref name="delay"/> from now, and the pending rows after it to the same conversation no sooner: they
+    /// follow it, in order, rather than overtake it. Returns when it is tried again.
+    /// </summary>
+    async Task<DateTimeOffset> RetryLaterAsync(OutboxMessage row, TimeSpan delay, string error, bool countAttempt, CancellationToken cancellationToken)
     {
         var notBefore = clock.GetUtcNow() + delay;
         var attempts = countAttempt ? row.Attempts : row.Attempts - 1;
-        return RecordAsync(row.Id, s => s.SetProperty(m => m.Status, OutboxStatus.Pending).SetProperty(m => m.NotBefore, notBefore)
+        await RecordAsync(row.Id, s => s.SetProperty(m => m.Status, OutboxStatus.Pending).SetProperty(m => m.NotBefore, notBefore)
             .SetProperty(m => m.Attempts, attempts).SetProperty(m => m.LockedUntil, (DateTimeOffset?)null).SetProperty(m => m.Error, error),
             cancellationToken);
+        var conversation = ConversationOf(row);
+        await using var db = system.Open("hold a Slack conversation's later messages behind a retry");
+        await db.Database.ExecuteSqlAsync($"""
+            UPDATE slack_outbox SET not_before = {notBefore}
+            WHERE status = 'pending' AND id > {row.Id} AND not_before < {notBefore}
+              AND coalesce(channel, response_url, user_id::text, '') = {conversation}
+            """, cancellationToken);
+        return notBefore;
     }
 
     async Task RecordAsync(long id, Action<Microsoft.EntityFrameworkCore.Query.UpdateSettersBuilder<OutboxMessage>> set, CancellationToken cancellationToken)

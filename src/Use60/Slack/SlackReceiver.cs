@@ -59,7 +59,7 @@ public sealed class SlackReceiver(SlackInbox inbox, SlackListeners listeners, Sl
         var type = Str(payload["type"]);
         var key = "interaction:" + (BoundedId(Str(payload["trigger_id"]), "trigger_id") ?? Digest(payload));
         var inline = type == "view_submission" ? new InlineReply() : null;
-        var teamId = BoundedId(Str(payload["team"]?["id"]) ?? Str(payload["user"]?["team_id"]), "team.id");
+        var teamId = BoundedId(Str((payload["team"] as JsonObject)?["id"]) ?? Str((payload["user"] as JsonObject)?["team_id"]), "team.id");
         if (await inbox.AcceptAsync(InboxKind.Interaction, key, teamId, payload, inline, cancellationToken) is null || inline is null) return null;
         return await inline.WaitAsync(AckBudget, null, clock, cancellationToken);
     }
@@ -79,9 +79,9 @@ public sealed class SlackReceiver(SlackInbox inbox, SlackListeners listeners, Sl
         budget.CancelAfter(AckBudget);
         try
         {
-            var teamId = Str(payload["team"]?["id"]) ?? Str(payload["user"]?["team_id"]);
+            var teamId = Str((payload["team"] as JsonObject)?["id"]) ?? Str((payload["user"] as JsonObject)?["team_id"]);
             var org = teamId is null ? null : await workspaces.FindOrgAsync(teamId, budget.Token);
-            var user = org is null || Str(payload["user"]?["id"]) is not { } slackUserId
+            var user = org is null || Str((payload["user"] as JsonObject)?["id"]) is not { } slackUserId
                 ? null : await workspaces.FindOrCreateUserAsync(org, slackUserId, budget.Token);
             if (org is null || user is null) return none;
             await using var scope = scopes.CreateAsyncScope();

@@ -199,11 +199,14 @@ public sealed class SlackSandbox(SystemDb system, SandboxSlackTransport transpor
     {
         text = text.Trim();
         if (text.Length == 0) return;
+        var command = text.StartsWith('/');
+        // What people type reaches the app as Slack sends it: &, < and > escaped (a typed <b> is text, not one of Slack's <…> links).
+        text = text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
         string ts;
         await using (var db = system.Open("the Slack sandbox"))
-            ts = await transport.AddMessageAsync(db, user, new JsonObject { ["text"] = text }, fromBot: false, ephemeral: text.StartsWith('/'), cancellationToken);
+            ts = await transport.AddMessageAsync(db, user, new JsonObject { ["text"] = text }, fromBot: false, ephemeral: command, cancellationToken);
         var channel = SandboxSlackTransport.DmChannelOf(user.SlackUserId!);
-        if (text.StartsWith('/'))
+        if (command)
         {
             var space = text.IndexOf(' ');
             var fields = new Dictionary<string, string>

@@ -67,7 +67,7 @@ public sealed class FuzzFixture : IAsyncLifetime
             ["Slack:SigningSecret"] = OAuthSigningSecret, ["Slack:ClientId"] = "1234.5678", ["Slack:ClientSecret"] = SlackClientSecret,
             ["Slack:ApiUrl"] = Nowhere + "api/", ["Privacy:MasterKey"] = MasterKey, ["Log:Level"] = "Error",
         });
-        Org = await TestData.CreateOrgAsync(App.Services, "Fuzzco", UserRole.Owner, UserRole.Admin, UserRole.Member);
+        Org = await TestData.CreateOrgAsync(App.Services, "Fuzzco", UserRole.Owner, UserRole.Admin, UserRole.Member, UserRole.Member);
         OtherOrg = await TestData.CreateOrgAsync(App.Services, "Otherco", UserRole.Owner);
         SlackSecret = (await App.Service<SlackSigningSecret>().GetAsync(CancellationToken.None))!;
         _ = OAuthApp.BaseAddress;
@@ -102,12 +102,25 @@ public sealed class FuzzTests(FuzzFixture fixture, ITestOutputHelper output) : I
     const int Concurrency = 12;
     static readonly Regex StackTrace = new(@"(\bat [\w.<>`]+\([^)]*\)|\.cs:line \d+|\bException\b|   at )", RegexOptions.Compiled);
 
-    readonly int seed = int.TryParse(Environment.GetEnvironmentVariable("USE60_FUZZ_SEED"), CultureInfo.InvariantCulture, out var s)
-        ? s : Environment.TickCount & 0x7FFFFFFF;
+    /// <summary>
+    /// CI runs one fixed seed, so a run fails only for a change, never for a new draw; USE60_FUZZ_SEED=random explores (each failure
+    /// prints its seed, which then replays it). Seeds explored so far found the bugs this test now guards against.
+    /// </summary>
+    const int CiSeed = 50733148;
+
+    readonly int seed = Environment.GetEnvironmentVariable("USE60_FUZZ_SEED") switch
+    {
+        "random" => Environment.TickCount & 0x7FFFFFFF,
+        var given when int.TryParse(given, CultureInfo.InvariantCulture, out var s) => s,
+        _ => CiSeed,
+    };
 
     Use60App App => fixture.App;
     string TeamId => fixture.Org.Org.SlackTeamId!;
     AppUser Rep => fixture.Org[2];
+
+    /// <summary>The rep whose sandbox DM the injection test reads: the fuzz's hundreds of DMs to <see cref="Rep"/> would push it out of view.</summary>
+    AppUser Reader => fixture.Org[3];
 
     sealed class Tally
     {
@@ -159,7 +172,7 @@ public sealed class FuzzTests(FuzzFixture fixture, ITestOutputHelper output) : I
         foreach (var endpoint in endpoints.Where(e => e.Handler is not null))
         {
             using var browser = await AdminPages.SignedInAsync(App, fixture.Org[0]);
-            var requests = await AdminRequestsAsync(browser, endpoint, random, 120);
+            var requests = await AdminRequestsAsync(browser, endpoint, random, 140);
             await SendAllAsync(browser, requests, tally, expectRefusal: false, concurrency: 6);
             admin += requests.Count;
         }
@@ -195,14 +208,14 @@ public sealed class FuzzTests(FuzzFixture fixture, ITestOutputHelper output) : I
         }
         var sandbox = App.Service<SlackSandbox>();
         foreach (var payload in new[] { FuzzInputs.Script, FuzzInputs.ImgOnError, $"find {FuzzInputs.Script}", $"/sixty {FuzzInputs.ImgOnError}" })
-            await sandbox.SendAsync(fixture.Org.Org, Rep, payload, CancellationToken.None);
-        var dm = await SandboxDm.OfAsync(App, Rep);
-        await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(Rep, default).Result.Messages.Count(m => m.FromBot) >= 4, "the bot to answer the DMs");
+            await sandbox.SendAsync(fixture.Org.Org, Reader, payload, CancellationToken.None);
+        var dm = await SandboxDm.OfAsync(App, Reader);
+        await FakeSlack.WaitUntilAsync(() => sandbox.ConversationAsync(Reader, default).Result.Messages.Count(m => m.FromBot) >= 4, "the bot to answer the DMs");
 
         // Then every admin page that takes no route value, the sandbox with the rep's DM, and the audit log (User-Agents are shown there).
         var pages = endpoints.Where(e => e.Method == "GET" && e.Route.StartsWith("/admin", StringComparison.Ordinal) && !e.Route.Contains('{')
                                          && e.Route is not ("/admin/signout" or "/admin/login" or "/admin/signin/slack" or "/admin/error"))
-            .Select(e => e.Route).Distinct().Append($"{SlackSandbox.PagePath}?user={Rep.Id}").ToList();
+            .Select(e => e.Route).Distinct().Append($"{SlackSandbox.PagePath}?user={Reader.Id}").ToList();
         var checkedPages = 0;
         foreach (var page in pages)
         {
@@ -219,7 +232,7 @@ public sealed class FuzzTests(FuzzFixture fixture, ITestOutputHelper output) : I
         }
         Assert.True(checkedPages >= 10, $"only {checkedPages} admin pages were checked");
         // The sandbox did show what was typed (escaped), so the check above looked at the injected text.
-        var sandboxHtml = await browser.GetStringAsync($"{SlackSandbox.PagePath}?user={Rep.Id}");
+        var sandboxHtml = await browser.GetStringAsync($"{SlackSandbox.PagePath}?user={Reader.Id}");
         Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt;", sandboxHtml);
         Assert.Empty(tally.Violations);
     }

@@ -35,6 +35,8 @@ $$;
 -- deliveries only; the table has no org until the delivery is read.
 ALTER TABLE webhook_inbox ADD COLUMN org_id uuid REFERENCES orgs (id) ON DELETE CASCADE;
 CREATE INDEX webhook_inbox_org ON webhook_inbox (org_id) WHERE org_id IS NOT NULL;
+-- A table with an org now: the app's own connections are bound by a policy too (they see none of it; only the system path reads it).
+CREATE POLICY webhook_inbox_tenant_none ON webhook_inbox FOR ALL USING (false) WITH CHECK (false);
 
 -- An erasure that keeps failing is tried a few times, then waits for an admin (who is alerted) instead of failing every hour forever.
 ALTER TABLE privacy_requests ADD COLUMN attempts integer NOT NULL DEFAULT 0;
